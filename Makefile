@@ -1,0 +1,13 @@
+# The two commands of the README.
+.PHONY: demo test lint
+
+demo:
+	scripts/setup.sh
+	.venv/bin/teachkit doctor
+
+test:
+	scripts/setup.sh dev
+	.venv/bin/python -m pytest -q -p no:cacheprovider
+
+lint:
+	.venv/bin/ruff check src tests benchmarks

@@ -1,0 +1,3 @@
+from teachkit.cli.main import main
+
+main()
