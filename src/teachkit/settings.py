@@ -53,6 +53,8 @@ class ModelSettings(Section):
     tpm: int | None = Field(None, gt=0, description="tokens per minute limit")
     timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
     max_attempts: int = Field(5, ge=1, description="attempts per request, retries included")
+    retry_initial_delay_s: float = Field(1.0, ge=0, description="first backoff after a 429/5xx/timeout, doubling")
+    retry_max_delay_s: float = Field(60.0, ge=0, description="longest backoff, also caps a server's retryDelay")
 
 
 class JudgeSettings(ModelSettings):

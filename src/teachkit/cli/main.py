@@ -9,6 +9,8 @@ import typer
 
 from teachkit import __version__
 from teachkit.cli import config as config_commands
+from teachkit.cli import crafter as crafter_commands
+from teachkit.cli import sgd as sgd_commands
 from teachkit.cli import doctor as doctor_commands
 from teachkit.cli.context import AppState, TeachkitGroup
 
@@ -47,6 +49,8 @@ def root(
 
 app.add_typer(config_commands.app, name="config")
 app.command("doctor")(doctor_commands.doctor)
+app.add_typer(crafter_commands.app, name="crafter")
+app.add_typer(sgd_commands.app, name="sgd")
 
 
 def main() -> None:

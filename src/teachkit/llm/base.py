@@ -51,19 +51,51 @@ class ModelResult(BaseModel):
     from_cache: bool = False
     attempts: int = 0
     error: str | None = None
+    error_kind: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-class ProviderError(Exception):
-    """A failed request. `retryable` says whether another attempt may succeed (429, 5xx, timeouts)."""
+ErrorKind = Literal[
+    "rate_limit",  # 429 that may pass: per-minute quota, overload
+    "quota",  # 429 that will not pass today: per-day quota, billing
+    "server",  # 5xx
+    "timeout",  # no answer within the timeout
+    "connection",  # refused, reset
+    "bad_request",  # 400, 422
+    "auth",  # 401, 403
+    "not_found",  # 404: wrong model name or endpoint
+    "blocked",  # safety-blocked prompt or reply
+    "empty",  # no candidate, no text
+    "malformed",  # a reply that is not the protocol, or JSON that does not parse
+    "budget",  # not sent: --max-cost reached
+    "other",
+]
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None):
+
+class ProviderError(Exception):
+    """A failed request. `retryable` says whether another attempt may succeed (429, 5xx, timeouts).
+
+    `kind` groups errors in the ledger; `retry_after_s` is the server's own hint (a 429's retryDelay).
+    The message must never hold a secret: providers build it from status, code and the server's message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        kind: ErrorKind = "other",
+        retry_after_s: float | None = None,
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.kind = kind
+        self.retry_after_s = retry_after_s
 
 
 @runtime_checkable
@@ -72,3 +104,5 @@ class Provider(Protocol):
     model: str
 
     async def generate(self, request: ModelRequest) -> ModelResult: ...
+
+    async def aclose(self) -> None: ...
