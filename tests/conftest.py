@@ -93,3 +93,21 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def fake_gemini():
+    """A loopback fake of the Gemini REST API (teachkit.testing.FakeGemini), stopped after the test."""
+    from teachkit.testing import FakeGemini
+
+    with FakeGemini() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_openai():
+    """A loopback OpenAI-compatible server (teachkit.testing.FakeOpenAI), stopped after the test."""
+    from teachkit.testing import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server

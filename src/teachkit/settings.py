@@ -95,49 +95,98 @@ def default_prices() -> dict[str, PriceSettings]:
 
 class RolloutSettings(Section):
     teacher: str = Field("scripted", description="scripted, random, or a model spec such as gemini:gemini-2.5-flash")
-    episodes: int = Field(10, gt=0)
-    max_steps: int = Field(10000, gt=0)
-    seed: int = 0
-    difficulty: Literal["easy", "normal", "hard"] = "normal"
-    observation: Literal["full", "compact"] = "full"
+    episodes: int = Field(10, gt=0, description="episodes to play; episode i uses seed + i")
+    max_steps: int = Field(10000, gt=0, description="step limit per episode (Crafter's default is 10000)")
+    seed: int = Field(0, description="seed of the first episode")
+    difficulty: Literal["easy", "normal", "hard"] = Field(
+        "normal", description="normal is stock Crafter; easy and hard change creature spawning (docs/crafter.md)"
+    )
+    observation: Literal["full", "compact"] = Field(
+        "full", description="text observation: full (~330 tokens, with a map) or compact (~100, for small students)"
+    )
     history: int = Field(4, ge=0, description="previous steps shown to an LLM teacher")
     actions_per_call: int = Field(1, ge=1, description="actions an LLM teacher may plan per call")
-    enable_thinking: bool = False
+    enable_thinking: bool = Field(False, description="ask the teacher for its thoughts and record them per step")
+    structured_output: bool = Field(
+        True, description="hold replies to the action enum where the provider supports it; else parse 'Action: NAME'"
+    )
     concurrency: int = Field(8, gt=0, description="episodes in flight for model teachers")
-    workers: int = Field(1, gt=0, description="processes for CPU-bound teachers")
+    workers: int = Field(1, gt=0, description="processes for CPU-bound teachers (scripted, random)")
 
 
 class ScoreSettings(Section):
-    easy_weight: float = 1.0
-    medium_weight: float = 2.5
-    hard_weight: float = 5.0
-    efficiency_weight: float = 1.0
-    invalid_penalty: float = 0.05
-    loop_penalty: float = 0.02
-    loop_length: int = Field(8, ge=2)
-    survival_weight: float = 1.0
+    """The episode score that `crafter filter` ranks by (docs/crafter-data.md has the formula)."""
+
+    easy: list[str] = Field(
+        default_factory=lambda: [
+            "collect_wood", "collect_sapling", "collect_drink", "place_plant", "place_table", "eat_cow", "wake_up",
+            "defeat_zombie",
+        ],
+        description="easy achievements (each of the 22 belongs to exactly one tier)",
+    )
+    medium: list[str] = Field(
+        default_factory=lambda: [
+            "make_wood_pickaxe", "make_wood_sword", "collect_stone", "place_stone", "collect_coal", "place_furnace",
+            "make_stone_pickaxe", "make_stone_sword", "defeat_skeleton", "eat_plant",
+        ],
+        description="medium achievements",
+    )
+    hard: list[str] = Field(
+        default_factory=lambda: ["collect_iron", "make_iron_pickaxe", "make_iron_sword", "collect_diamond"],
+        description="hard achievements",
+    )
+    easy_weight: float = Field(1.0, ge=0, description="points per easy achievement unlocked")
+    medium_weight: float = Field(2.5, ge=0, description="points per medium achievement unlocked")
+    hard_weight: float = Field(5.0, ge=0, description="points per hard achievement unlocked")
+    efficiency_weight: float = Field(1.0, ge=0, description="points per achievement per 100 steps")
+    efficiency_min_steps: int = Field(
+        100, gt=0, description="efficiency divides by at least this many steps, so short episodes do not dominate"
+    )
+    invalid_penalty: float = Field(0.05, ge=0, description="points taken per invalid action")
+    loop_penalty: float = Field(0.02, ge=0, description="points taken per step spent in a loop")
+    loop_length: int = Field(8, ge=2, description="a loop: the same action this many times with no change in state")
+    survival_weight: float = Field(
+        1.0, ge=0, description="points for being alive at the end; a death gets the fraction of max_steps lived"
+    )
+    volatile: str = Field(
+        r"^(?:Step \d+ of \d+|t\d+)\b",
+        description="regex (multi-line) of what changes in an observation at every step (the step counter); "
+        "removed before comparing states for loops and near-duplicates",
+    )
 
 
 class FilterSettings(Section):
-    min_score: float | None = None
-    min_achievements: int | None = Field(None, ge=0)
-    top_k: int | None = Field(None, gt=0)
-    top_fraction: float | None = Field(None, gt=0, le=1)
-    require: list[str] = Field(default_factory=list)
-    drop_invalid: bool = True
-    drop_noop: bool = False
-    until_last_achievement: bool = False
-    dedupe: bool = True
+    min_score: float | None = Field(None, description="keep episodes scoring at least this")
+    min_achievements: int | None = Field(None, ge=0, description="keep episodes with at least this many achievements")
+    top_k: int | None = Field(None, gt=0, description="keep the k best-scoring episodes")
+    top_fraction: float | None = Field(
+        None, gt=0, le=1, description="keep the best ceil(F x N) of the N episodes read"
+    )
+    require: list[str] = Field(default_factory=list, description="achievements every kept episode must have")
+    drop_invalid: bool = Field(True, description="drop steps whose action was invalid")
+    drop_noop: bool = Field(False, description="drop noop steps")
+    until_last_achievement: bool = Field(False, description="keep only steps up to the last new achievement")
+    dedupe: bool = Field(True, description="drop near-duplicate (observation, action) pairs; the first one is kept")
 
 
 class FormatSettings(Section):
-    target: Literal["vertex", "messages", "prompt-completion"] = "vertex"
-    history: int = Field(0, ge=0)
-    with_thoughts: bool = False
-    add_system: bool = True
-    validation_fraction: float = Field(0.0, ge=0, lt=1)
-    max_tokens_per_example: int = Field(131072, gt=0)
-    price_per_million_training_tokens: float = Field(5.0, ge=0, description="estimate; check Vertex AI pricing")
+    target: Literal["vertex", "messages", "prompt-completion"] = Field(
+        "vertex", description="vertex (Gemini tuning), messages (chat) or prompt-completion (TRL)"
+    )
+    history: int = Field(0, ge=0, description="previous turns put into each example")
+    with_thoughts: bool = Field(False, description="put the teacher's thought before the action in the model turn")
+    add_system: bool = Field(False, description="add the default system prompt of the episode's observation format")
+    system: str | None = Field(None, description="system prompt text, or @FILE to read it from a file")
+    validation_fraction: float = Field(0.0, ge=0, lt=1, description="share of episodes written to a validation file")
+    subset: int | None = Field(None, gt=0, description="write a random subset of this many training examples")
+    seed: int = Field(0, description="seed of the validation split and the subset")
+    tokenizer: str | None = Field(None, description="HF id or path of the tokenizer that counts tokens; else estimated")
+    max_tokens_per_example: int = Field(
+        131072, gt=0, description="longer examples are left out (Gemini 2.5 Flash tuning: 131,072 input+output)"
+    )
+    price_per_million_training_tokens: float = Field(
+        5.0, ge=0, description="USD per million training tokens for the cost estimate; check Vertex AI pricing"
+    )
 
 
 class FinetuneSettings(Section):
@@ -182,28 +231,45 @@ class SgdCompileSettings(Section):
 
 
 class SgdTrainSettings(Section):
-    model: str = Field("google/gemma-2-2b-it", description="student; smollm2-135m offline")
-    output_dir: Path = Path("runs/sgd-grpo")
-    use_lora: bool = True
-    max_steps: int = Field(500, gt=0)
+    """GRPO of a student against the judge (`teachkit sgd train`); docs/sgd-training.md explains each knob."""
+
+    model: str = Field("google/gemma-2-2b-it", description="student: HF id, local path, or smollm2-135m (offline)")
+    output_dir: Path = Field(Path("runs/sgd-grpo"), description="checkpoints, the final adapter and the summary")
+    use_lora: bool = Field(True, description="train LoRA adapters instead of every weight")
+    lora_r: int = Field(16, gt=0, description="LoRA rank")
+    lora_alpha: int = Field(32, gt=0, description="LoRA alpha (scale = alpha / r)")
+    max_steps: int = Field(500, gt=0, description="optimizer steps")
     learning_rate: float = Field(1e-5, gt=0)
-    num_generations: int = Field(4, ge=2)
-    per_device_train_batch_size: int = Field(4, gt=0)
+    num_generations: int = Field(4, ge=2, description="completions per prompt (the GRPO group)")
+    per_device_train_batch_size: int = Field(
+        4, gt=0, description="completions per device per step; x devices x accumulation must divide by num_generations"
+    )
     gradient_accumulation_steps: int = Field(1, gt=0)
-    max_prompt_length: int = Field(1024, gt=0)
-    max_completion_length: int = Field(128, gt=0)
-    beta: float = Field(0.0, ge=0)
-    loss_type: str = "dapo"
-    temperature: float = Field(1.0, gt=0)
-    use_vllm: bool = False
-    report_to: str = "none"
-    save_steps: int = Field(50, gt=0)
+    max_prompt_length: int = Field(1024, gt=0, description="prompt tokens; the oldest turns are cut first")
+    max_completion_length: int = Field(128, gt=0, description="new tokens per completion")
+    beta: float = Field(0.0, ge=0, description="KL coefficient; 0 loads no reference model")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = Field(
+        "dapo", description="TRL loss: grpo, dr_grpo, dapo, bnpo, cispo, sapo, luspo, vespo"
+    )
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of the completions")
+    use_vllm: bool = Field(False, description="generate with vLLM (GPU, pip install vllm)")
+    vllm_mode: Literal["colocate", "server"] = Field("colocate", description="vLLM in the trainer, or a trl vllm-serve")
+    report_to: str = Field("none", description="none, tensorboard, wandb, ... (transformers' report_to)")
+    save_steps: int = Field(50, gt=0, description="checkpoint every this many steps")
+    save_total_limit: int | None = Field(3, gt=0, description="checkpoints kept; older ones are deleted")
+    seed: int = Field(0, description="seed of the data order, sampling and LoRA init")
 
 
 class SgdEvalSettings(Section):
-    n: int = Field(50, gt=0)
+    """Base vs trained on held-out samples (`teachkit sgd eval`)."""
+
+    n: int = Field(50, gt=0, description="samples evaluated: the first n of the file")
     max_new_tokens: int = Field(128, gt=0)
-    batch_size: int = Field(8, gt=0)
+    batch_size: int = Field(8, gt=0, description="prompts generated at once")
+    max_prompt_length: int = Field(1024, gt=0, description="prompt tokens; the oldest turns are cut first")
+    temperature: float = Field(0.0, ge=0, description="0: greedy decoding; above 0: sampling with the seed")
+    bootstrap: int = Field(10000, gt=0, description="resamples of the paired bootstrap interval")
+    seed: int = 0
 
 
 class SgdSettings(Section):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from teachkit.cli.context import state
@@ -9,11 +11,16 @@ from teachkit.doctor import run_checks
 from teachkit.errors import TeachkitError
 
 
-def doctor(ctx: typer.Context) -> None:
+def doctor(
+    ctx: typer.Context,
+    live: Annotated[
+        bool, typer.Option("--live", help="Also send one tiny request to the teacher and judge models.")
+    ] = False,
+) -> None:
     """Check python, packages, the torch device, which keys are set (never their values), and writable folders."""
     app_state = state(ctx)
     settings = app_state.settings()
-    report = run_checks(settings)
+    report = run_checks(settings, live=live)
     out = app_state.output()
     summary = {
         "python": report["python"],
@@ -28,7 +35,7 @@ def doctor(ctx: typer.Context) -> None:
         out.summary("doctor", report)
     else:
         packages = [{"package": name, "version": version or "-"} for name, version in report["packages"].items()]
-        out.summary("doctor", summary, {"packages": packages})
+        out.summary("doctor", summary, {"packages": packages, "live": report["live"] or []})
         for problem in report["problems"]:
             out.warn(problem)
     if not report["ok"]:

@@ -100,8 +100,14 @@ class ProviderError(Exception):
 
 @runtime_checkable
 class Provider(Protocol):
+    """`name` is the spec's provider (gemini, vertex, openai, local); `cache_variant` is whatever else identifies
+    the model's replies in the cache key: the endpoint of a server, the weights' fingerprint of a local model."""
+
     name: str
     model: str
+
+    @property
+    def cache_variant(self) -> str | None: ...
 
     async def generate(self, request: ModelRequest) -> ModelResult: ...
 

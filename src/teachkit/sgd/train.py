@@ -1,0 +1,521 @@
+"""`teachkit sgd train`: GRPO (TRL `GRPOTrainer`) of a student on compiled SGD samples against a judge reward.
+
+The reward function is async and scores a whole generation batch at once through the judge (and its score cache).
+A judge failure is reward None, which TRL leaves out of the group's baseline and gives no advantage; failures are
+counted per step and in the summary. Checkpoints are saved every `save_steps`; `--resume` continues from the last
+one, and the judge's score cache keeps every score computed before a kill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from teachkit.console import Output, ProgressTask
+from teachkit.errors import InputError
+from teachkit.jsonl import atomic_write, read_records
+from teachkit.manifest import now_iso, write_manifest
+from teachkit.records import Sample
+from teachkit.settings import Settings
+from teachkit.sgd.judges import Judge, open_judge
+from teachkit.sgd.prompts import CONVERSATION_HEADER, window_start
+
+SUMMARY_FILE = "train_summary.json"
+
+
+# --- prompts that fit the student ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """What the student's chat template accepts, found by rendering probes rather than by model name."""
+
+    system_role: bool
+    alternation_required: bool
+
+    @classmethod
+    def detect(cls, tokenizer: Any, model_name: str = "the model") -> ChatFormat:
+        if not getattr(tokenizer, "chat_template", None):
+            raise InputError(
+                f"{model_name}: its tokenizer has no chat template; use an instruction-tuned (chat) model, or "
+                "compile the samples with --prompt-format text"
+            )
+        marker = "teachkit-system-probe"
+        probe = [{"role": "system", "content": marker}, {"role": "user", "content": "hello"}]
+        # Gemma 2 raises on a system message; other templates drop it silently. Both mean: no system role.
+        rendered = render_or_none(tokenizer, probe)
+        system_role = rendered is not None and marker in rendered
+        doubled = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+        alternation_required = render_or_none(tokenizer, doubled) is None
+        return cls(system_role=system_role, alternation_required=alternation_required)
+
+
+def render_or_none(tokenizer: Any, messages: list[dict[str, str]]) -> str | None:
+    from jinja2.exceptions import TemplateError
+
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except TemplateError:
+        return None
+
+
+def adapt_messages(messages: list[dict[str, str]], chat: ChatFormat) -> list[dict[str, str]]:
+    """Fold the system message into the first user turn when the template has no system role, and merge
+    consecutive turns of one role when it requires strict alternation."""
+    messages = [dict(m) for m in messages]
+    if not chat.system_role and messages and messages[0]["role"] == "system":
+        system = messages.pop(0)["content"]
+        if messages and messages[0]["role"] == "user":
+            messages[0]["content"] = f"{system}\n\n{messages[0]['content']}"
+        else:
+            messages.insert(0, {"role": "user", "content": system})
+    if chat.alternation_required:
+        merged: list[dict[str, str]] = []
+        for message in messages:
+            if merged and merged[-1]["role"] == message["role"]:
+                merged[-1]["content"] += "\n\n" + message["content"]
+            else:
+                merged.append(message)
+        messages = merged
+    return messages
+
+
+@dataclass
+class FittedPrompt:
+    prompt: list[dict[str, str]] | str
+    tokens: int
+    turns_dropped: int
+    over_limit: bool
+
+
+def count_prompt_tokens(tokenizer: Any, prompt: list[dict[str, str]] | str) -> int:
+    if isinstance(prompt, str):
+        return len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def fit_prompt(sample: Sample, tokenizer: Any, chat: ChatFormat | None, max_tokens: int) -> FittedPrompt:
+    """The sample's prompt in a form the student accepts, cut to `max_tokens` by dropping the oldest turns.
+
+    The system message (instructions, task, service results) and the latest user turn are always kept; the kept
+    window opens on a user turn. A prompt still too long with only those is kept whole and flagged `over_limit`.
+    """
+    if isinstance(sample.prompt, str):
+        return fit_text_prompt(sample.prompt, tokenizer, max_tokens)
+    if chat is None:
+        raise InputError(f"sample {sample.id}: chat messages need a tokenizer with a chat template")
+    messages = [{"role": m.role, "content": m.content} for m in sample.prompt]
+    system = [m for m in messages[:1] if m["role"] == "system"]
+    turns = messages[len(system):]
+
+    def build(start: int) -> list[dict[str, str]]:
+        return adapt_messages(system + turns[start:], chat)
+
+    full = build(0)
+    tokens = count_prompt_tokens(tokenizer, full)
+    if tokens <= max_tokens:
+        return FittedPrompt(full, tokens, 0, False)
+    # Windows that open on a user turn, longest first; take the first that fits (binary search: shorter windows
+    # never have more tokens).
+    starts = sorted({window_start(turns, keep) for keep in range(len(turns), 0, -1)})
+    low, high = 0, len(starts) - 1
+    best: tuple[int, int] | None = None
+    while low <= high:
+        middle = (low + high) // 2
+        count = count_prompt_tokens(tokenizer, build(starts[middle]))
+        if count <= max_tokens:
+            best = (starts[middle], count)
+            high = middle - 1
+        else:
+            low = middle + 1
+    if best is None:
+        start = starts[-1]
+        return FittedPrompt(build(start), count_prompt_tokens(tokenizer, build(start)), start, True)
+    return FittedPrompt(build(best[0]), best[1], best[0], False)
+
+
+def fit_text_prompt(prompt: str, tokenizer: Any, max_tokens: int) -> FittedPrompt:
+    """A one-string prompt (`--prompt-format text`) cut by whole conversation lines, oldest first."""
+    tokens = count_prompt_tokens(tokenizer, prompt)
+    head, header, rest = prompt.partition(CONVERSATION_HEADER + "\n")
+    if tokens <= max_tokens or not header:
+        return FittedPrompt(prompt, tokens, 0, tokens > max_tokens)
+    lines = rest.split("\n")
+    # The last line is the "Assistant:" cue and the one before it the latest user turn: both stay.
+    dropped = 0
+    while len(lines) > 2:
+        lines.pop(0)
+        dropped += 1
+        candidate = head + header + "\n".join(lines)
+        tokens = count_prompt_tokens(tokenizer, candidate)
+        if tokens <= max_tokens:
+            return FittedPrompt(candidate, tokens, dropped, False)
+    candidate = head + header + "\n".join(lines)
+    return FittedPrompt(candidate, count_prompt_tokens(tokenizer, candidate), dropped, True)
+
+
+# --- the reward ------------------------------------------------------------------------------------------------
+
+
+def completion_text(completion: Any) -> str:
+    """TRL gives conversational completions as `[{"role": "assistant", "content": ...}]`, others as text."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list):
+        return "".join(str(m.get("content", "")) for m in completion if isinstance(m, dict))
+    return str(completion)
+
+
+class JudgeReward:
+    """The GRPO reward function: one judge score per completion, None where the judge failed.
+
+    Async, so TRL awaits it on its event loop and the judge scores the whole generation batch concurrently.
+    """
+
+    def __init__(self, judge: Judge, samples: dict[str, Sample]):
+        self.judge = judge
+        self.samples = samples
+        self.__name__ = f"judge_{judge.name}"
+        self.batches = 0
+        self.scores_seen = 0
+        self.failures_seen = 0
+
+    async def __call__(
+        self, prompts: list[Any], completions: list[Any], sample_id: list[str], log_metric: Any = None, **_: Any
+    ) -> list[float | None]:
+        stats = self.judge.stats
+        before = (stats.calls, stats.cache_hits, stats.failures)
+        samples = [self.samples[i] for i in sample_id]
+        judgements = await self.judge.judge_batch(samples, [completion_text(c) for c in completions])
+        scores = [j.score for j in judgements]
+        self.batches += 1
+        self.scores_seen += sum(1 for s in scores if s is not None)
+        failures = sum(1 for s in scores if s is None)
+        self.failures_seen += failures
+        if log_metric is not None:
+            log_metric("judge/calls", stats.calls - before[0])
+            log_metric("judge/cache_hits", stats.cache_hits - before[1])
+            log_metric("judge/failures", failures)
+        return scores
+
+
+# --- training --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepLog:
+    step: int
+    reward: float | None
+    reward_std: float | None
+    judge_calls: float
+    cache_hits: float
+    judge_failures: float
+    loss: float | None
+
+
+@dataclass
+class TrainReport:
+    output_dir: Path
+    model: str
+    judge: str
+    samples: int
+    steps: int
+    resumed_from: str | None
+    runtime_s: float
+    judge_stats: dict[str, Any]
+    prompts_cut: int
+    prompts_over_limit: int
+    chat_format: dict[str, bool]
+    device: str
+    dtype: str
+    history: list[StepLog] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        rewards = [h.reward for h in self.history if h.reward is not None]
+        return {
+            "output_dir": str(self.output_dir),
+            "model": self.model,
+            "judge": self.judge,
+            "samples": self.samples,
+            "steps": self.steps,
+            "resumed_from": self.resumed_from,
+            "runtime_s": round(self.runtime_s, 1),
+            "reward_first": rewards[0] if rewards else None,
+            "reward_last": rewards[-1] if rewards else None,
+            "reward_mean": sum(rewards) / len(rewards) if rewards else None,
+            **self.judge_stats,
+            "prompts_cut": self.prompts_cut,
+            "prompts_over_limit": self.prompts_over_limit,
+            "chat_format": self.chat_format,
+            "device": self.device,
+            "dtype": self.dtype,
+            "history": [h.__dict__ for h in self.history],
+        }
+
+
+def make_progress_callback(task: ProgressTask, history: list[StepLog], out: Output) -> Any:
+    from transformers import TrainerCallback
+
+    class StepProgress(TrainerCallback):
+        """Per-step reward and judge counters: on the progress bar, in the history, and as --verbose lines."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
+            if not logs or "reward" not in logs:
+                return
+            entry = StepLog(
+                step=state.global_step,
+                reward=finite(logs.get("reward")),
+                reward_std=finite(logs.get("reward_std")),
+                judge_calls=logs.get("judge/calls", 0.0),
+                cache_hits=logs.get("judge/cache_hits", 0.0),
+                judge_failures=logs.get("judge/failures", 0.0),
+                loss=finite(logs.get("loss")),
+            )
+            history.append(entry)
+            task.update(reward=entry.reward if entry.reward is not None else "-", failures=entry.judge_failures)
+            out.detail(
+                f"step {entry.step}: reward {fmt(entry.reward)} +- {fmt(entry.reward_std)}, judge calls "
+                f"{entry.judge_calls:g}, cache hits {entry.cache_hits:g}, failures {entry.judge_failures:g}, "
+                f"loss {fmt(entry.loss)}"
+            )
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            task.advance(1)
+
+    return StepProgress()
+
+
+def finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def load_samples(path: Path) -> list[Sample]:
+    samples = list(read_records(path, Sample))
+    if not samples:
+        raise InputError(f"{path}: no samples; compile some with `teachkit sgd compile`")
+    seen: set[str] = set()
+    for sample in samples:
+        if sample.id in seen:
+            raise InputError(f"{path}: sample id {sample.id!r} appears twice; recompile the file")
+        seen.add(sample.id)
+    return samples
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def check_batch_shape(config: Any) -> None:
+    """TRL's rule, said in teachkit's flags before any model is loaded."""
+    batch = config.per_device_train_batch_size * world_size() * config.gradient_accumulation_steps
+    if batch % config.num_generations != 0:
+        raise InputError(
+            f"--per-device-train-batch-size {config.per_device_train_batch_size} x {world_size()} device(s) x "
+            f"--gradient-accumulation-steps {config.gradient_accumulation_steps} = {batch} completions per "
+            f"generation batch, which must be divisible by --num-generations {config.num_generations}"
+        )
+
+
+def existing_checkpoints(output_dir: Path) -> list[Path]:
+    if not output_dir.is_dir():
+        return []
+    return sorted(
+        (p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+    )
+
+
+def lora_config(r: int, alpha: int) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def train_grpo(
+    train_path: Path,
+    settings: Settings,
+    *,
+    judge_model: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    out: Output | None = None,
+) -> TrainReport:
+    """Train `settings.sgd.train.model` with GRPO on the samples in `train_path`; return what happened."""
+    out = out or Output()
+    config = settings.sgd.train
+    started_at = now_iso()
+    started = time.monotonic()
+    output_dir = Path(config.output_dir)
+    check_batch_shape(config)
+    checkpoints = existing_checkpoints(output_dir)
+    if checkpoints and not resume and not overwrite:
+        raise InputError(
+            f"{output_dir}: holds checkpoints ({checkpoints[-1].name}); add --resume to continue that run, or "
+            "--overwrite to start again"
+        )
+    if overwrite and not resume:
+        for checkpoint in checkpoints:
+            shutil.rmtree(checkpoint)
+        checkpoints = []
+    samples = load_samples(train_path)
+    judge = open_judge(settings, model=judge_model)
+
+    from teachkit.models import default_device, default_dtype, load_model_and_tokenizer
+
+    device = default_device()
+    dtype = default_dtype(device)
+    # Loaded on the CPU: the trainer moves it to this process's device (one per process under accelerate launch).
+    model, tokenizer = load_model_and_tokenizer(config.model, settings, device="cpu", dtype=dtype, for_training=True)
+    needs_chat = any(not isinstance(s.prompt, str) for s in samples)
+    chat = ChatFormat.detect(tokenizer, config.model) if needs_chat else None
+    if chat is not None and not chat.system_role:
+        out.info(f"{config.model}: the chat template has no system role; the system message goes into the first "
+                 "user turn")
+
+    from datasets import Dataset
+
+    rows = []
+    cut = over = 0
+    with out.progress("preparing prompts", total=len(samples), unit="prompts") as task:
+        for sample in samples:
+            fitted = fit_prompt(sample, tokenizer, chat, config.max_prompt_length)
+            cut += fitted.turns_dropped > 0
+            over += fitted.over_limit
+            rows.append({"prompt": fitted.prompt, "sample_id": sample.id})
+            task.advance(1)
+    if over:
+        out.warn(f"{over} prompt(s) stay longer than --max-prompt-length {config.max_prompt_length} with only the "
+                 "system message and the latest user turn; they are used whole")
+    dataset = Dataset.from_list(rows)
+
+    args = grpo_config(settings, output_dir, dtype_is_bf16=str(dtype) == "torch.bfloat16", on_gpu=device == "cuda")
+    reward = JudgeReward(judge, {s.id: s for s in samples})
+
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl import GRPOTrainer
+
+    quiet_libraries(out)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(config.lora_r, config.lora_alpha) if config.use_lora else None,
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    resume_from = None
+    if resume:
+        if checkpoints:
+            resume_from = str(checkpoints[-1])
+            out.info(f"resuming from {resume_from}")
+        else:
+            out.info(f"{output_dir}: no checkpoint yet; starting from the beginning")
+    history: list[StepLog] = []
+    out.info(f"GRPO: {config.model} on {len(samples)} samples, judge {judge.describe()}, {config.max_steps} steps, "
+             f"{config.num_generations} completions per prompt, device {device}")
+    try:
+        with out.progress("GRPO steps", total=config.max_steps, unit="steps") as task:
+            if resume_from:
+                task.advance(int(Path(resume_from).name.split("-")[-1]))
+            trainer.add_callback(make_progress_callback(task, history, out))
+            trainer.train(resume_from_checkpoint=resume_from)
+        trainer.save_model(str(output_dir))
+        tokenizer.save_pretrained(str(output_dir))
+    finally:
+        close_judge(judge, trainer)
+
+    report = TrainReport(
+        output_dir=output_dir,
+        model=config.model,
+        judge=judge.describe(),
+        samples=len(samples),
+        steps=trainer.state.global_step,
+        resumed_from=resume_from,
+        runtime_s=time.monotonic() - started,
+        judge_stats={**judge.stats.as_dict(), "failed_rewards": reward.failures_seen},
+        prompts_cut=cut,
+        prompts_over_limit=over,
+        chat_format=chat.__dict__ if chat else {},
+        device=device,
+        dtype=str(dtype).replace("torch.", ""),
+        history=history,
+    )
+    summary_path = output_dir / SUMMARY_FILE
+    with atomic_write(summary_path) as handle:
+        json.dump(report.as_dict(), handle, indent=2)
+        handle.write("\n")
+    write_manifest(summary_path, settings=settings, inputs=[train_path], started_at=started_at,
+                   counts={"samples": len(samples), "steps": report.steps, **judge.stats.as_dict()})
+    return report
+
+
+def grpo_config(settings: Settings, output_dir: Path, *, dtype_is_bf16: bool, on_gpu: bool) -> Any:
+    from trl import GRPOConfig
+
+    config = settings.sgd.train
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        num_generations=config.num_generations,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        max_completion_length=config.max_completion_length,
+        beta=config.beta,
+        loss_type=config.loss_type,
+        temperature=config.temperature,
+        use_vllm=config.use_vllm,
+        vllm_mode=config.vllm_mode,
+        report_to=config.report_to,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=1,
+        seed=config.seed,
+        # bf16 only where the GPU has it; fp32 on a CPU (TRL's default bf16=True fails or crawls there).
+        bf16=dtype_is_bf16,
+        fp16=False,
+        # Recomputing activations saves GPU memory; on a CPU it only costs time.
+        gradient_checkpointing=on_gpu,
+        disable_tqdm=True,
+        use_cpu=not on_gpu,
+    )
+
+
+def quiet_libraries(out: Output) -> None:
+    """transformers' deprecation chatter is noise for a user of teachkit; --verbose keeps it."""
+    if out.verbose:
+        return
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    warnings.filterwarnings("ignore", category=UserWarning, module="trl")
+
+
+def close_judge(judge: Judge, trainer: Any) -> None:
+    """Close the judge on the event loop its client was used on (TRL's daemon loop for async rewards)."""
+    loop = getattr(trainer, "async_loop", None)
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(judge.aclose(), loop).result()
+    else:
+        asyncio.run(judge.aclose())
