@@ -89,6 +89,7 @@ def ensure_embedded_model(settings: Settings) -> Path:
             del model.config.quantization_config
         model.save_pretrained(work)
         tokenizer.save_pretrained(work)
+        work.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
         try:
             work.rename(target)
         except OSError:

@@ -102,6 +102,66 @@ class Episode(Record):
     score: EpisodeScore | None = None
 
 
+# --- Training and tuning -------------------------------------------------------------------------------------
+
+
+class TrainingData(Part):
+    """A data file a model was trained on, pinned by its hash, with the manifest that says how it was made."""
+
+    path: str
+    sha256: str
+    examples: int | None = None
+    manifest: str | None = Field(None, description="its <file>.manifest.json, when there is one")
+    gcs_uri: str | None = Field(None, description="where it was uploaded for a Vertex AI job")
+
+
+class StudentPrompt(Part):
+    """How a Crafter student was prompted in its training data, so `crafter eval` prompts it the same way."""
+
+    observation_format: str | None = Field(None, description="full or compact; None when it could not be told")
+    system_prompt: str | None = Field(None, description="None: no system message (the chat template's default)")
+    history: int = Field(0, description="earlier (observation, reply) turns in each example")
+    with_thoughts: bool = Field(False, description="replies start with 'Thought: ...'")
+    source_format: str = Field("", description="vertex, messages or prompt-completion")
+
+
+class TrainedModel(Record):
+    """`teachkit-training.json` beside a locally trained model: what it is, what it learned from, how."""
+
+    method: str = Field(description="sft-lora, grpo-lora, grpo")
+    base_model: str = Field(description="as given: HF id, path or smollm2-135m")
+    base_model_path: str = Field(description="what was loaded")
+    adapter: bool = Field(True, description="the folder holds a LoRA adapter on base_model_path")
+    merged_dir: str | None = Field(None, description="the adapter merged into the base, when saved")
+    data: list[TrainingData] = Field(default_factory=list)
+    prompt: StudentPrompt | None = None
+    device: str = ""
+    dtype: str = ""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    started_at: str = ""
+    ended_at: str = ""
+
+
+class TuningJob(Record):
+    """The job record `crafter finetune --backend vertex` writes beside the training data (`<data>.job.json`)."""
+
+    name: str = Field(description="projects/P/locations/L/tuningJobs/ID")
+    state: str = Field(description="JOB_STATE_QUEUED ... JOB_STATE_SUCCEEDED, as Vertex AI last reported it")
+    project: str
+    location: str
+    base_model: str
+    display_name: str
+    training_data: TrainingData
+    validation_data: TrainingData | None = None
+    hyper_parameters: dict[str, Any] = Field(default_factory=dict)
+    tuned_model: str | None = Field(None, description="the tuned model resource, once the job succeeded")
+    endpoint: str | None = Field(None, description="the endpoint serving it: eval --policy vertex:ENDPOINT")
+    error: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+
+
 # --- SGD -----------------------------------------------------------------------------------------------------
 
 

@@ -60,16 +60,24 @@ class ModelSettings(Section):
 class JudgeSettings(ModelSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_output_tokens: int = Field(512, gt=0)
+    concurrency: int = Field(
+        16, gt=0, description="requests in flight at once; at least the completions of one GRPO step"
+    )
     kind: Literal["llm", "acts", "mix"] = Field("acts", description="llm, acts (offline, free) or mix")
     llm_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the llm judge in mix")
     template: Path | None = Field(None, description="replacement judge prompt template")
 
 
 class GcpSettings(Section):
-    project: str | None = None
-    location: str = "us-central1"
+    project: str | None = Field(None, description="Google Cloud project for Vertex AI (or GOOGLE_CLOUD_PROJECT)")
+    location: str = Field("us-central1", description="Vertex AI region of tuning jobs and endpoints")
     bucket: str | None = Field(None, description="bucket for tuning data, without gs://")
     prefix: str = Field("teachkit", description="object prefix inside the bucket")
+    access_token: SecretStr | None = Field(
+        None, description="OAuth access token (gcloud auth print-access-token); else application default credentials"
+    )
+    vertex_endpoint: str | None = Field(None, description="Vertex AI API endpoint override (a proxy or a test fake)")
+    storage_endpoint: str | None = Field(None, description="Cloud Storage endpoint override (an emulator)")
 
 
 class PathSettings(Section):
@@ -102,7 +110,7 @@ class RolloutSettings(Section):
         "normal", description="normal is stock Crafter; easy and hard change creature spawning (docs/crafter.md)"
     )
     observation: Literal["full", "compact"] = Field(
-        "full", description="text observation: full (~330 tokens, with a map) or compact (~100, for small students)"
+        "full", description="text observation: full (~330 tokens, with a map) or compact (~130, for small students)"
     )
     history: int = Field(4, ge=0, description="previous steps shown to an LLM teacher")
     actions_per_call: int = Field(1, ge=1, description="actions an LLM teacher may plan per call")
@@ -150,8 +158,8 @@ class ScoreSettings(Section):
     )
     volatile: str = Field(
         r"^(?:Step \d+ of \d+|t\d+)\b",
-        description="regex (multi-line) of what changes in an observation at every step (the step counter); "
-        "removed before comparing states for loops and near-duplicates",
+        description="regex of what changes in an observation at every step (the step counter at its start; add "
+        "(?m) to match at every line start); removed before comparing states for loops and near-duplicates",
     )
 
 
@@ -190,26 +198,57 @@ class FormatSettings(Section):
 
 
 class FinetuneSettings(Section):
-    backend: Literal["vertex", "local"] = "local"
-    base_model: str = Field("gemini-2.5-flash", description="Vertex base model")
-    display_name: str | None = None
-    epochs: int = Field(3, gt=0)
-    learning_rate_multiplier: float = Field(1.0, gt=0)
-    adapter_size: Literal[1, 2, 4, 8, 16] = 4
-    local_model: str = Field("smollm2-135m", description="HF id, local path, or smollm2-135m")
-    output_dir: Path = Path("runs/crafter-student")
-    max_steps: int = Field(-1, description="-1: run the epochs")
-    learning_rate: float = Field(2e-4, gt=0)
-    lora_r: int = Field(16, gt=0)
-    max_length: int = Field(2048, gt=0)
-    batch_size: int = Field(4, gt=0)
-    grad_accum: int = Field(1, gt=0)
+    """`crafter finetune`: a Vertex AI tuning job, or a local LoRA fine-tune with TRL (docs/crafter-training.md)."""
+
+    backend: Literal["vertex", "local"] = Field("local", description="vertex (a Vertex AI tuning job) or local (TRL)")
+    base_model: str = Field("gemini-2.5-flash", description="Vertex base model to tune")
+    display_name: str | None = Field(None, description="Vertex tuned model name; default crafter-<data file stem>")
+    epochs: int = Field(3, gt=0, description="passes over the training data (both backends)")
+    learning_rate_multiplier: float = Field(1.0, gt=0, description="Vertex learning-rate multiplier")
+    adapter_size: Literal[1, 2, 4, 8, 16] = Field(4, description="Vertex LoRA adapter size")
+    poll_interval_s: float = Field(30.0, gt=0, description="seconds between status checks of --wait")
+    upload_chunk_mib: int = Field(8, gt=0, description="resumable upload chunk size in MiB (each chunk is retried)")
+    local_model: str = Field("smollm2-135m", description="local student: HF id, local path, or smollm2-135m")
+    output_dir: Path = Field(Path("runs/crafter-student"), description="where the local adapter and card are saved")
+    max_steps: int = Field(-1, description="optimizer steps; -1 runs the epochs")
+    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate of the local fine-tune")
+    lora_r: int = Field(16, gt=0, description="LoRA rank")
+    lora_alpha: int | None = Field(None, gt=0, description="LoRA alpha; default 2 x lora_r")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout")
+    lora_target_modules: str = Field(
+        "all-linear", description="modules that get LoRA adapters: all-linear, or comma-separated names"
+    )
+    max_length: int = Field(2048, gt=0, description="tokens per example; longer ones are truncated")
+    batch_size: int = Field(4, gt=0, description="examples per device per step")
+    grad_accum: int = Field(1, gt=0, description="gradient accumulation steps")
+    merge: bool = Field(False, description="also save the model with the adapter merged into it")
+    seed: int = Field(0, description="seed of the local fine-tune (data order, LoRA init)")
+    logging_steps: int = Field(10, gt=0, description="log loss every this many steps")
 
 
 class CrafterEvalSettings(Section):
-    episodes: int = Field(8, gt=0)
-    max_steps: int = Field(200, gt=0)
-    seed: int = 1000
+    """`crafter eval`: a policy (and a baseline) play the same seeds; docs/crafter-training.md."""
+
+    policy: str | None = Field(None, description="model/adapter folder, model spec, scripted or random")
+    baseline: str | None = Field(None, description="a second policy played on the same seeds, for comparison")
+    episodes: int = Field(8, gt=0, description="episodes per policy; episode i uses seed + i")
+    max_steps: int = Field(200, gt=0, description="step limit per episode")
+    seed: int = Field(1000, description="seed of the first episode (kept apart from rollout seeds 0, 1, ...)")
+    difficulty: Literal["easy", "normal", "hard"] = Field("normal", description="world preset, as in rollout")
+    observation: Literal["full", "compact"] | None = Field(
+        None, description="observation format; default: the one the student was trained on (its model card)"
+    )
+    history: int | None = Field(
+        None, ge=0, description="earlier turns shown to a local student; default: as in its training data"
+    )
+    decode: Literal["auto", "score", "generate"] = Field(
+        "auto",
+        description="local policies: score (rank the 17 replies in one forward pass), generate (free text, for "
+        "students trained with thoughts), auto (generate only if trained with thoughts)",
+    )
+    max_new_tokens: int = Field(64, gt=0, description="reply length limit of a generating local policy")
+    concurrency: int = Field(8, gt=0, description="episodes in flight at once")
+    bootstrap_samples: int = Field(2000, gt=0, description="resamples of the bootstrap 95% interval")
 
 
 class CrafterSettings(Section):
@@ -222,12 +261,28 @@ class CrafterSettings(Section):
 
 
 class SgdCompileSettings(Section):
-    root: Path | None = Field(None, description="the dstc8-schema-guided-dialogue folder")
-    split: str = "train"
-    prompt_format: Literal["messages", "text"] = "messages"
-    tool_results: bool = True
-    max_context_turns: int | None = Field(None, gt=0)
-    eval_fraction: float = Field(0.0, ge=0, lt=1)
+    """SGD dialogues into samples (`teachkit sgd download`, `compile`); docs/sgd.md explains each knob."""
+
+    root: Path | None = Field(None, description="the dstc8-schema-guided-dialogue folder (download --dest default)")
+    split: str = Field("train", description="split(s) to compile, comma-separated: train, dev, test")
+    prompt_format: Literal["messages", "text"] = Field(
+        "messages", description="messages (chat, system message first) or text (one string ending 'Assistant:')"
+    )
+    tool_results: bool = Field(True, description="put the turn's service call and results into the prompt")
+    max_context_turns: int | None = Field(None, gt=0, description="keep only the last N turns of the conversation")
+    eval_fraction: float = Field(0.0, ge=0, lt=1, description="dialogues held out into the eval file")
+    seed: int = Field(0, description="seed of --sample and of the eval split")
+    dedupe: bool = Field(True, description="drop samples whose prompt and ground truth repeat an earlier one")
+    services: list[str] = Field(default_factory=list, description="keep only these services (empty: all)")
+    domains: list[str] = Field(default_factory=list, description="keep only these domains, e.g. Restaurants")
+    download_url: str = Field(
+        "https://github.com/google-research-datasets/dstc8-schema-guided-dialogue/archive/{ref}.tar.gz",
+        description="archive that `sgd download` fetches; {ref} is replaced by --ref",
+    )
+    git_url: str = Field(
+        "https://github.com/google-research-datasets/dstc8-schema-guided-dialogue.git",
+        description="repository that `sgd download --git` clones",
+    )
 
 
 class SgdTrainSettings(Section):
@@ -257,6 +312,9 @@ class SgdTrainSettings(Section):
     report_to: str = Field("none", description="none, tensorboard, wandb, ... (transformers' report_to)")
     save_steps: int = Field(50, gt=0, description="checkpoint every this many steps")
     save_total_limit: int | None = Field(3, gt=0, description="checkpoints kept; older ones are deleted")
+    max_minutes: float | None = Field(
+        None, gt=0, description="stop (and save) after this many minutes of training, even before max_steps"
+    )
     seed: int = Field(0, description="seed of the data order, sampling and LoRA init")
 
 

@@ -196,3 +196,28 @@ def test_bad_input_names_file_and_line_exits_2_and_leaves_no_output(tmp_path: Pa
     assert result.exit_code == 2, result.output
     assert f"{path}{message}" in result.output.replace("\n", "")
     assert set(tmp_path.iterdir()) == before  # no output, no manifest, no temp file
+
+
+def test_a_missing_input_is_exit_2(tmp_path: Path):
+    result = run_filter("nowhere.jsonl", "--out", "kept.jsonl")
+    assert result.exit_code == 2
+    assert "nowhere.jsonl: no such file" in result.output
+
+
+def test_filter_and_format_a_real_rollout(tmp_path: Path):
+    """Records as the rollout writes them (random teacher), through filter, format and --validate."""
+    from teachkit.crafter.rollout import RolloutRequest, run_rollout
+
+    settings = load_settings(overrides={"crafter.rollout.teacher": "random", "crafter.rollout.episodes": 2,
+                                        "crafter.rollout.max_steps": 40})
+    run_rollout(settings, RolloutRequest(out=tmp_path / "episodes.jsonl"))
+    result = run_filter("episodes.jsonl", "--out", "kept.jsonl", "--keep-noop")
+    assert result.exit_code == 0, result.output
+    episodes = kept(tmp_path / "kept.jsonl")
+    assert episodes and all(e.score is not None for e in episodes)
+    steps = sum(len(e.steps) for e in episodes)
+    formatted = runner.invoke(app, ["crafter", "format", "kept.jsonl", "-o", "train.jsonl", "-t", "messages",
+                                    "--add-system"])
+    assert formatted.exit_code == 0, formatted.output
+    assert len((tmp_path / "train.jsonl").read_text().splitlines()) == steps
+    assert runner.invoke(app, ["crafter", "format", "train.jsonl", "--validate"]).exit_code == 0

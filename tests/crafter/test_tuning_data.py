@@ -144,7 +144,7 @@ def test_token_estimate_and_tuning_cost_in_summary_and_manifest(tmp_path: Path):
     expected = 0
     for record in lines(tmp_path / "train.jsonl"):
         turns = [*texts(record), ("system", record["systemInstruction"]["parts"][0]["text"])]
-        expected += sum(math.ceil(len(text) / 4) + 4 for _, text in turns)
+        expected += sum(math.ceil(len(text) / 3) + 4 for _, text in turns)
     summary = json.loads(result.stdout)
     assert summary["train_tokens"] == expected
     assert summary["estimated_tuning_cost_usd"] == round(expected * 3 * 5.0 / 1e6, 4)
@@ -153,7 +153,8 @@ def test_token_estimate_and_tuning_cost_in_summary_and_manifest(tmp_path: Path):
     assert manifest["tokens"]["train"]["tokens"] == expected
     assert manifest["estimated_tuning_cost_usd"] == pytest.approx(expected * 3 * 5.0 / 1e6)
     assert manifest["format"]["target"] == "vertex"
-    assert manifest["format"]["system"] == system_prompt("full")
+    assert manifest["format"]["system_prompts"] == [system_prompt("full")]
+    assert manifest["format"]["observation_formats"] == ["full"]
     assert "estimate" in manifest["cost_estimate"]
 
 
@@ -173,7 +174,7 @@ def test_a_real_tokenizer_counts_the_chat_template(tiny_model_dir: Path, tmp_pat
     assert summary["train_tokens"] == expected
     assert summary["tokens_counted_by"] == f"tokenizer {tiny_model_dir}"
     example = Example(None, [("user", "a" * 40), ("model", "Action: do")])
-    assert TokenCounter().count([example]) == [estimate_tokens(example)] == [10 + 4 + 3 + 4]
+    assert TokenCounter().count([example]) == [estimate_tokens(example)] == [14 + 4 + 4 + 4]
 
 
 def test_examples_over_the_token_limit_are_left_out(tmp_path: Path):

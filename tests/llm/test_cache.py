@@ -5,7 +5,14 @@ import textwrap
 from llm_helpers import ask
 
 from teachkit.llm import ModelResult
-from teachkit.llm.cache import ResponseCache, cache_path, cache_stats, clear_cache, endpoint_for_key, request_key
+from teachkit.llm.cache import (
+    ResponseCache,
+    cache_path,
+    cache_stats,
+    clear_cache,
+    endpoint_for_key,
+    request_key,
+)
 
 
 def test_the_key_changes_with_everything_that_changes_the_reply():

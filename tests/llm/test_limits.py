@@ -22,17 +22,18 @@ def starts_under(limiter: RateLimiter, count: int, estimate: int = 1) -> list[fl
 
 
 def test_rpm_spreads_requests_over_windows_instead_of_failing():
-    # 7 requests at "3 per window" of 0.2 s: 3 now, 3 after one window, 1 after two.
-    moments = starts_under(RateLimiter(rpm=3, window_s=0.2), 7)
-    assert all(m < 0.1 for m in moments[:3])
-    assert all(0.19 <= m < 0.35 for m in moments[3:6])
-    assert 0.39 <= moments[6] < 0.6
+    # 7 requests at "3 per window" of 0.3 s: 3 now, 3 after one window, 1 after two. The lower bounds are the
+    # limiter's promise; the upper bounds only leave room for a busy machine.
+    moments = starts_under(RateLimiter(rpm=3, window_s=0.3), 7)
+    assert all(m < 0.15 for m in moments[:3])
+    assert all(0.29 <= m < 0.59 for m in moments[3:6])
+    assert 0.59 <= moments[6] < 1.2
 
 
 def test_tpm_admits_requests_while_their_tokens_fit():
-    limiter = RateLimiter(tpm=100, window_s=0.2)
+    limiter = RateLimiter(tpm=100, window_s=0.3)
     moments = starts_under(limiter, 4, estimate=40)  # two fit (80), the next two wait a window
-    assert all(m < 0.1 for m in moments[:2]) and all(m >= 0.19 for m in moments[2:])
+    assert all(m < 0.15 for m in moments[:2]) and all(m >= 0.29 for m in moments[2:])
 
 
 def test_recorded_usage_replaces_the_estimate():
@@ -49,5 +50,5 @@ def test_recorded_usage_replaces_the_estimate():
 
 
 def test_no_limits_means_no_waiting_and_estimates_are_prompt_sized():
-    assert starts_under(RateLimiter(), 50)[-1] < 0.1
+    assert starts_under(RateLimiter(), 50)[-1] < 0.15
     assert estimate_tokens(ask("x" * 400)) == 100

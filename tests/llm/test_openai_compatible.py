@@ -7,7 +7,16 @@ from llm_helpers import ask, batch, fast_settings, run
 
 from teachkit.llm import open_client
 from teachkit.testing import FakeOpenAI
-from teachkit.testing.fake_openai import blocked, hang, quota_exhausted, rate_limited, text, unavailable
+from teachkit.testing.fake_openai import (
+    blocked,
+    empty,
+    hang,
+    malformed,
+    quota_exhausted,
+    rate_limited,
+    text,
+    unavailable,
+)
 
 SCHEMA = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
 
@@ -49,7 +58,7 @@ def test_a_server_without_json_schema_is_asked_again_and_read_tolerantly(tmp_pat
 
 def test_rate_limits_are_retried_after_the_servers_hint_and_final_errors_are_not(openai_client, fake_openai):
     fake_openai.push(rate_limited(retry_after_s=0.2), "fine", quota_exhausted(), unavailable(), "again")
-    client = openai_client(concurrency=1)
+    client = openai_client(concurrency=1, retry_max_delay_s=5.0)
     started = time.monotonic()
     results = run(batch(client, [ask("a"), ask("b"), ask("c")]))
     assert results[0].ok and results[0].attempts == 2 and time.monotonic() - started >= 0.2
@@ -73,3 +82,10 @@ def test_a_server_that_is_down_is_a_connection_error(tmp_path):
                          use_cache=False)
     result = run(batch(client, [ask("a")]))[0]
     assert result.error_kind == "connection" and result.attempts == 2 and "is the server running" in result.error
+
+
+def test_non_json_bodies_are_retried_and_empty_replies_are_errors(openai_client, fake_openai):
+    fake_openai.push(malformed(), malformed(), empty())
+    results = run(batch(openai_client(concurrency=1, max_attempts=2), [ask("a"), ask("b")]))
+    assert results[0].error_kind == "malformed" and results[0].attempts == 2
+    assert results[1].error_kind == "empty" and results[1].attempts == 1

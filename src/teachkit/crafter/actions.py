@@ -22,22 +22,70 @@ MOVE_DIRECTIONS = {"move_left": "west", "move_right": "east", "move_up": "north"
 
 # Words that mean the same thing in a reply; applied word by word before lookup.
 WORD_SYNONYMS = {
-    "north": "up", "south": "down", "west": "left", "east": "right", "northward": "up", "southward": "down",
-    "westward": "left", "eastward": "right", "upward": "up", "downward": "down", "upwards": "up", "downwards": "down",
-    "wooden": "wood", "craft": "make", "build": "make", "create": "make", "put": "place", "sapling": "plant", "pick": "pickaxe", "pickax": "pickaxe", "workbench": "table", "bench": "table",
-    "walk": "move", "go": "move", "step": "move", "moving": "move",
+    "north": "up",
+    "south": "down",
+    "west": "left",
+    "east": "right",
+    "northward": "up",
+    "southward": "down",
+    "westward": "left",
+    "eastward": "right",
+    "upward": "up",
+    "downward": "down",
+    "upwards": "up",
+    "downwards": "down",
+    "wooden": "wood",
+    "craft": "make",
+    "build": "make",
+    "create": "make",
+    "put": "place",
+    "sapling": "plant",
+    "pick": "pickaxe",
+    "pickax": "pickaxe",
+    "workbench": "table",
+    "bench": "table",
+    "walk": "move",
+    "go": "move",
+    "step": "move",
+    "moving": "move",
 }
 FILLER = {"the", "a", "an", "to", "one", "crafting", "craftingtable", "action", "i", "will", "choose"}
 SINGLE_WORD = {
-    "noop": NOOP, "nothing": NOOP, "wait": NOOP, "idle": NOOP, "none": NOOP, "no_op": NOOP, "stay": NOOP, "do_nothing": NOOP,
-    "interact": "do", "collect": "do", "attack": "do", "hit": "do", "mine": "do", "chop": "do", "drink": "do",
-    "eat": "do", "use": "do", "gather": "do", "fight": "do", "harvest": "do", "do": "do",
-    "rest": "sleep", "sleep": "sleep",
-    "left": "move_left", "right": "move_right", "up": "move_up", "down": "move_down",
+    "noop": NOOP,
+    "nothing": NOOP,
+    "wait": NOOP,
+    "idle": NOOP,
+    "none": NOOP,
+    "no_op": NOOP,
+    "stay": NOOP,
+    "do_nothing": NOOP,
+    "interact": "do",
+    "collect": "do",
+    "attack": "do",
+    "hit": "do",
+    "mine": "do",
+    "chop": "do",
+    "drink": "do",
+    "eat": "do",
+    "use": "do",
+    "gather": "do",
+    "fight": "do",
+    "harvest": "do",
+    "do": "do",
+    "rest": "sleep",
+    "sleep": "sleep",
+    "left": "move_left",
+    "right": "move_right",
+    "up": "move_up",
+    "down": "move_down",
 }
-ACTION_LINE = re.compile(r"^[\s>*_`#\-]*actions?[\s*_`]*[:=][ \t]*(?P<rest>.*)$", re.IGNORECASE | re.MULTILINE)
+ACTION_LINE = re.compile(
+    r"^[\s>*_`#\-]*actions?[\s*_`]*[:=][ \t]*(?P<rest>.*)$", re.IGNORECASE | re.MULTILINE
+)
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s*")
-THOUGHT_LABEL = re.compile(r"^[\s*_`#]*(?:thought|thoughts|reasoning|reason|think)[\s*_`]*[:=]\s*", re.IGNORECASE)
+THOUGHT_LABEL = re.compile(
+    r"^[\s*_`#]*(?:thought|thoughts|reasoning|reason|think)[\s*_`]*[:=]\s*", re.IGNORECASE
+)
 SPLIT_ACTIONS = re.compile(r"\s*(?:,|;|\||->|=>|\bthen\b|\band\b|\n)\s*", re.IGNORECASE)
 
 
@@ -98,7 +146,7 @@ def parse_reply(text: str, max_actions: int = 1, parsed: Any = None) -> ParsedRe
         names = match.group("rest").strip()
         if not names:
             # "Actions:" followed by a list, one action per line.
-            following = stripped[match.end():].strip().splitlines()
+            following = stripped[match.end() :].strip().splitlines()
             items = []
             for line in following:
                 if not line.strip():
@@ -175,7 +223,9 @@ def action_reference() -> list[str]:
     lines = [f"{NOOP}: do nothing."]
     for action, direction in MOVE_DIRECTIONS.items():
         lines.append(f"{action}: face {direction} and step there if it is {walkable} (lava kills).")
-    lines.append("do: act on the cell you face: collect a material, drink water, hit a creature, eat a ripe plant.")
+    lines.append(
+        "do: act on the cell you face: collect a material, drink water, hit a creature, eat a ripe plant."
+    )
     lines.append("sleep: sleep until energy is full; damage wakes you.")
     for name, info in constants.place.items():
         where = ", ".join(info["where"])
@@ -202,6 +252,9 @@ def compact_recipes() -> str:
     parts = [f"{name} {costs(info['uses'])}" for name, info in constants.place.items()]
     for name, info in constants.make.items():
         parts.append(f"{name} {costs(info['uses'])} near {'+'.join(info['nearby'])}")
-    tools = [f"{material} needs {'+'.join(info['require'])}" for material, info in constants.collect.items()
-             if info["require"]]
+    tools = [
+        f"{material} needs {'+'.join(info['require'])}"
+        for material, info in constants.collect.items()
+        if info["require"]
+    ]
     return "; ".join(parts) + ". Mining: " + "; ".join(tools) + "."

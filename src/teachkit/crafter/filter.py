@@ -12,6 +12,8 @@ can be filtered. Re-filtering a filtered file works: its scores are recomputed f
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import math
 from collections.abc import Iterator, Sequence
@@ -22,7 +24,7 @@ from typing import Any
 from teachkit.console import Output
 from teachkit.crafter.scoring import ACHIEVEMENTS, EpisodeScorer
 from teachkit.errors import ConfigError, InputError
-from teachkit.jsonl import atomic_write, iter_lines, read_records
+from teachkit.jsonl import atomic_write, read_records
 from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Episode, EpisodeScore
 from teachkit.settings import FilterSettings, Settings
@@ -122,9 +124,35 @@ def check_output_path(out: Path, inputs: Sequence[Path], overwrite: bool) -> Non
         raise InputError(f"{out}: already exists; add --overwrite to replace it")
 
 
-def count_lines(paths: Sequence[Path]) -> int:
-    """Non-blank lines over all files: the episode count, for --top-fraction and the progress bar."""
-    return sum(1 for path in paths for _ in iter_lines(path))
+def count_records(paths: Sequence[Path]) -> int:
+    """Non-blank lines over all files: the episode count, for --top-fraction and the progress bar.
+
+    Bytes, not text: decoding a rollout file costs as much as a quarter of parsing it, and the lines are checked
+    when they are read.
+    """
+    count = 0
+    for path in paths:
+        if not Path(path).is_file():
+            raise InputError(f"{path}: {'is a directory' if Path(path).is_dir() else 'no such file'}; expected a .jsonl file")
+        with Path(path).open("rb") as handle:
+            count += sum(1 for line in handle if not line.isspace())
+    return count
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while streaming episodes.
+
+    A 10,000-step episode is some 100,000 live objects, and every collection rescans them: a quarter of the time
+    of a filter or format run. Records hold no reference cycles, so reference counting frees them all anyway.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def read_episodes(paths: Sequence[Path]) -> Iterator[Episode]:
@@ -222,14 +250,14 @@ def filter_episodes(
     check_output_path(out, inputs, overwrite)
     rules = episode_filter.rules
     scorer = episode_filter.scorer
-    total = count_lines(inputs)
+    total = count_records(inputs)
     keep_best = rules.top_k if rules.top_k is not None else (
         math.ceil(rules.top_fraction * total) if rules.top_fraction is not None else None
     )
     report = FilterReport(inputs=inputs, output=out)
     seen_ids: set[tuple[str, str, str]] = set()
     candidates: list[Candidate] = []
-    with atomic_write(out) as handle, output.progress("filtering", total=total, unit="episodes") as bar:
+    with atomic_write(out) as handle, output.progress("filtering", total=total, unit="episodes") as bar, paused_gc():
         for index, episode in enumerate(read_episodes(inputs)):
             report.episodes_read += 1
             report.steps_read += len(episode.steps)

@@ -140,7 +140,7 @@ def check_vertex(record: dict[str, Any]) -> list[str]:
         previous = role
         problems.extend(check_parts(turn.get("parts"), where))
     last = contents[-1]
-    if isinstance(last, dict) and last.get("role") != MODEL:
+    if isinstance(last, dict) and last.get("role") == USER:
         problems.append(f"contents[{len(contents) - 1}].role: the last turn must be model")
     return problems
 

@@ -2,8 +2,9 @@
 
 `full` (about 330 tokens) for API teachers: status, inventory, what the player faces, the visible 9x7 area as a grid
 with a legend of the symbols in it, the nearest instance of each visible thing with its offset in steps,
-achievements so far, and what the last action did. `compact` (about 100 tokens) for small local students that read
-a few hundred prompt tokens per second: the same facts without the grid, in short lines.
+achievements so far, and what the last action did. `compact` (about 130 tokens) for small local students that read
+a few hundred prompt tokens per second: the same facts without the grid, in short lines, and the achievements as
+whichever list is shorter, those unlocked or those still to get.
 
 Both read the true world state of the area the player sees (9 wide, 7 tall, the player in the centre), which is
 exactly what stock Crafter draws in its image.
@@ -22,11 +23,28 @@ FORMATS: tuple[str, ...] = ("full", "compact")
 VIEW_WIDTH, VIEW_HEIGHT = 9, 7
 
 MATERIAL_SYMBOLS = {
-    "grass": ".", "sand": ":", "path": "_", "water": "~", "stone": "#", "tree": "T", "lava": "%", "coal": "c",
-    "iron": "i", "diamond": "D", "table": "t", "furnace": "f",
+    "grass": ".",
+    "sand": ":",
+    "path": "_",
+    "water": "~",
+    "stone": "#",
+    "tree": "T",
+    "lava": "%",
+    "coal": "c",
+    "iron": "i",
+    "diamond": "D",
+    "table": "t",
+    "furnace": "f",
 }
-OBJECT_SYMBOLS = {"cow": "C", "zombie": "Z", "skeleton": "S", "arrow": "*", "sapling": "p", "ripe plant": "P",
-                  "fence": "F"}
+OBJECT_SYMBOLS = {
+    "cow": "C",
+    "zombie": "Z",
+    "skeleton": "S",
+    "arrow": "*",
+    "sapling": "p",
+    "ripe plant": "P",
+    "fence": "F",
+}
 OUTSIDE = "?"
 PLAYER = "@"
 LEGEND_ORDER = [*MATERIAL_SYMBOLS, *OBJECT_SYMBOLS]
@@ -131,7 +149,9 @@ def full_observation(game: CrafterGame) -> str:
     status = ", ".join(f"{name} {inventory[name]}/9" for name in STATUS)
     lines.append(f"Status: {status}." + (" You are asleep." if player.sleeping else ""))
     items = inventory_items(game)
-    lines.append("Inventory: " + (", ".join(f"{name} {count}" for name, count in items) if items else "empty") + ".")
+    lines.append(
+        "Inventory: " + (", ".join(f"{name} {count}" for name, count in items) if items else "empty") + "."
+    )
     direction, ahead = facing(game)
     lines.append(f"Facing {direction}: {ahead}.")
     lines.append(f"Last action: {game.outcome}.")
@@ -159,7 +179,8 @@ def full_observation(game: CrafterGame) -> str:
         lines.append("Nearest: only grass in view.")
     unlocked = [name for name in ACHIEVEMENTS if name in game.unlocked]
     lines.append(
-        f"Achievements ({len(unlocked)} of {len(ACHIEVEMENTS)}): " + (", ".join(unlocked) if unlocked else "none")
+        f"Achievements ({len(unlocked)} of {len(ACHIEVEMENTS)}): "
+        + (", ".join(unlocked) if unlocked else "none")
         + "."
     )
     return "\n".join(lines)
@@ -170,14 +191,32 @@ def compact_observation(game: CrafterGame) -> str:
     inventory = player.inventory
     grid = visible_cells(game)
     status = " ".join(f"{name[0].upper()}{inventory[name]}" for name in STATUS)
-    lines = [f"t{game.t} {'night' if game.night else 'day'} {status}" + (" asleep" if player.sleeping else "")]
-    items = inventory_items(game)
-    lines.append("inv: " + (", ".join(f"{name} {count}" for name, count in items) if items else "-"))
+    lines = [
+        f"t{game.t} {'night' if game.night else 'day'} {status}" + (" asleep" if player.sleeping else "")
+    ]
+    lines.append("inv: " + compact_inventory(inventory_items(game)))
     direction, ahead = facing(game)
     lines.append(f"face {SHORT_DIRECTION[direction]}: {ahead}")
     lines.append(f"last: {game.outcome}")
     near = nearest_things(grid)
-    lines.append("near: " + ("; ".join(f"{name} {offset_words(dx, dy, short=True)}" for name, dx, dy in near) or "-"))
+    lines.append(
+        "near: " + ("; ".join(f"{name} {offset_words(dx, dy, short=True)}" for name, dx, dy in near) or "-")
+    )
+    # Whichever list is shorter: the achievements unlocked so far, or the ones still to get.
     unlocked = [name for name in ACHIEVEMENTS if name in game.unlocked]
-    lines.append("done: " + (", ".join(unlocked) if unlocked else "-"))
+    if len(unlocked) <= len(ACHIEVEMENTS) // 2:
+        lines.append("done: " + (", ".join(unlocked) if unlocked else "-"))
+    else:
+        missing = [name for name in ACHIEVEMENTS if name not in game.unlocked]
+        lines.append("todo: " + (", ".join(missing) if missing else "-"))
     return "\n".join(lines)
+
+
+def compact_inventory(items: list[tuple[str, int]]) -> str:
+    """Materials with counts, then tools by kind: `wood 4, stone 1; pickaxe: wood, stone; sword: wood`."""
+    parts = [", ".join(f"{name} {count}" for name, count in items if "_" not in name)]
+    for kind in ("pickaxe", "sword"):
+        tools = [name.split("_")[0] for name, _ in items if name.endswith(f"_{kind}")]
+        if tools:
+            parts.append(f"{kind}: {', '.join(tools)}")
+    return "; ".join(part for part in parts if part) or "-"

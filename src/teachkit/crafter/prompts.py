@@ -82,8 +82,9 @@ def full_system_prompt(actions_per_call: int = 1, structured: bool = False) -> s
 def compact_system_prompt(actions_per_call: int = 1, structured: bool = False) -> str:
     lines = [
         "You play Crafter. Unlock achievements and survive.",
-        "Status: H health, F food, D drink, E energy (0-9). face: the cell do and place act on. "
-        "near: nearest things, e.g. N2 W1 = 2 north, 1 west.",
+        "Status: H health, F food, D drink, E energy (0-9). inv: items, then the pickaxes and swords you have. "
+        "face: the cell do and place act on. near: nearest things, e.g. N2 W1 = 2 north, 1 west. "
+        "done/todo: achievements unlocked / still to get.",
         "Recipes: " + compact_recipes(),
         "Actions: " + ", ".join(ACTIONS) + ".",
         reply_instructions(actions_per_call, structured),
@@ -92,7 +93,9 @@ def compact_system_prompt(actions_per_call: int = 1, structured: bool = False) -
 
 
 @functools.lru_cache(maxsize=32)
-def system_prompt(observation_format: str = "full", actions_per_call: int = 1, structured: bool = False) -> str:
+def system_prompt(
+    observation_format: str = "full", actions_per_call: int = 1, structured: bool = False
+) -> str:
     """The default system prompt for an observation format; `format` and `eval` must use the same one."""
     if observation_format == "compact":
         return compact_system_prompt(actions_per_call, structured)
@@ -121,14 +124,17 @@ def build_messages(
     """System and user messages for one decision; `system` replaces the default system prompt."""
     if system is None:
         system = system_prompt(observation_format, actions_per_call, structured)
-    return [Message(role="system", content=system), Message(role="user", content=user_prompt(observation, history))]
+    return [
+        Message(role="system", content=system),
+        Message(role="user", content=user_prompt(observation, history)),
+    ]
 
 
 def history_from_steps(steps: Sequence[Step], t: int, window: int) -> list[HistoryEntry]:
     """The history a player saw before step `t` of a recorded episode: the `window` steps before it."""
     if window <= 0:
         return []
-    return [HistoryEntry(step.t, step.action, step.outcome) for step in steps[max(0, t - window): t]]
+    return [HistoryEntry(step.t, step.action, step.outcome) for step in steps[max(0, t - window) : t]]
 
 
 def response_text(action: str | Sequence[str], thought: str | None = None) -> str:

@@ -32,7 +32,9 @@ def find_episode(path: Path, episode_id: str) -> Episode:
 
 def replay_frames(episode: Episode, size: int = 256, every: int = 1) -> Iterator[np.ndarray]:
     """Frames of the episode from its seed and actions: the start, then every `every`-th step and the last."""
-    game = CrafterGame(max_steps=episode.max_steps, difficulty=episode.difficulty, frames=True, frame_size=size)
+    game = CrafterGame(
+        max_steps=episode.max_steps, difficulty=episode.difficulty, frames=True, frame_size=size
+    )
     game.reset(episode.seed)
     yield game.last_frame
     last = len(episode.steps) - 1
@@ -50,7 +52,9 @@ def replay_frames(episode: Episode, size: int = 256, every: int = 1) -> Iterator
             yield game.last_frame
 
 
-def write_gif(path: Path, episode_id: str, out: Path, *, size: int = 256, fps: float = 10.0, every: int = 1) -> int:
+def write_gif(
+    path: Path, episode_id: str, out: Path, *, size: int = 256, fps: float = 10.0, every: int = 1
+) -> int:
     """Write the episode as an animated GIF (atomically); returns the number of frames."""
     import imageio.v3 as iio
 

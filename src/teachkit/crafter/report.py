@@ -110,7 +110,9 @@ def summarize_files(paths: Sequence[Path]) -> list[tuple[Path, RolloutTally]]:
     return tallies
 
 
-def report(paths: Sequence[Path], png: Path | None = None) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+def report(
+    paths: Sequence[Path], png: Path | None = None
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """The summary of each file and a table of success rates, side by side; a bar chart to `png` if given."""
     if not paths:
         raise InputError("crafter report: name at least one rollout .jsonl file")
@@ -130,8 +132,17 @@ def report(paths: Sequence[Path], png: Path | None = None) -> tuple[dict[str, An
         bar_chart(labels, tallies, png)
     if len(files) == 1:
         return single, {"achievements": achievements}
-    columns = ("file", "episodes", "teacher", "crafter_score", "mean_achievements", "mean_length", "mean_reward",
-               "invalid_rate_%", "cost_usd")
+    columns = (
+        "file",
+        "episodes",
+        "teacher",
+        "crafter_score",
+        "mean_achievements",
+        "mean_length",
+        "mean_reward",
+        "invalid_rate_%",
+        "cost_usd",
+    )
     rows = [{column: row[column] for column in columns} for row in files]
     return {"files": len(files)}, {"files": rows, "achievements": achievements}
 
@@ -155,12 +166,16 @@ def bar_chart(labels: Sequence[str], tallies: Sequence[tuple[Path, RolloutTally]
 
     count = len(tallies)
     height = 0.8 / count
-    figure, axes = plt.subplots(figsize=(9, 0.32 * len(ACHIEVEMENTS) * max(1, count ** 0.5) + 1.5))
+    figure, axes = plt.subplots(figsize=(9, 0.32 * len(ACHIEVEMENTS) * max(1, count**0.5) + 1.5))
     for index, (label, (_, tally)) in enumerate(zip(labels, tallies, strict=True)):
         rates = tally.success_rates()
         positions = [row + index * height for row in range(len(ACHIEVEMENTS))]
-        axes.barh(positions, [rates[name] for name in ACHIEVEMENTS], height=height,
-                  label=f"{label} (score {tally.score:.1f}, {tally.episodes} episodes)")
+        axes.barh(
+            positions,
+            [rates[name] for name in ACHIEVEMENTS],
+            height=height,
+            label=f"{label} (score {tally.score:.1f}, {tally.episodes} episodes)",
+        )
     axes.set_yticks([row + 0.4 - height / 2 for row in range(len(ACHIEVEMENTS))])
     axes.set_yticklabels(ACHIEVEMENTS)
     axes.invert_yaxis()

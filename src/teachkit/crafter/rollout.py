@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -74,7 +75,7 @@ class EpisodeRun:
     frames: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.history = deque(maxlen=self.config.history or None) if self.config.history else deque(maxlen=0)
+        self.history = deque(maxlen=self.config.history)
         self.observation = observe(self.game, self.config.observation_format)
         if self.config.frames_dir is not None:
             self.frames.append(self.game.last_frame)
@@ -194,14 +195,21 @@ async def play_episodes(
     running: list[EpisodeRun] = []
     ready: list[EpisodeRun] = []
     pending: dict[asyncio.Future[list[Decision]], list[EpisodeRun]] = {}
+    completed: asyncio.Queue[asyncio.Future[list[Decision]]] = asyncio.Queue()
 
     def start_more() -> None:
         while len(running) < concurrency and not should_stop():
             seed = next(pending_seeds, None)
             if seed is None:
                 return
-            game = spare_games.pop() if spare_games else CrafterGame(
-                max_steps=config.max_steps, difficulty=config.difficulty, frames=config.frames_dir is not None
+            game = (
+                spare_games.pop()
+                if spare_games
+                else CrafterGame(
+                    max_steps=config.max_steps,
+                    difficulty=config.difficulty,
+                    frames=config.frames_dir is not None,
+                )
             )
             game.reset(seed)
             run = EpisodeRun(make_id(seed), seed, game, config)
@@ -211,7 +219,9 @@ async def play_episodes(
 
     def settle(batch: list[EpisodeRun], decisions: list[Decision]) -> list[EpisodeRun]:
         if len(decisions) != len(batch):
-            raise RuntimeError(f"{teacher.spec}: decide() returned {len(decisions)} decisions for {len(batch)} turns")
+            raise RuntimeError(
+                f"{teacher.spec}: decide() returned {len(decisions)} decisions for {len(batch)} turns"
+            )
         ended = []
         for run, decision in zip(batch, decisions, strict=True):
             run.apply(decision, on_step)
@@ -231,11 +241,15 @@ async def play_episodes(
                 ended = settle(batch, await teacher.decide([run.turn() for run in batch]))
             else:
                 for start in range(0, len(ready), teacher.batch_size):
-                    batch = ready[start: start + teacher.batch_size]
+                    batch = ready[start : start + teacher.batch_size]
                     future = asyncio.ensure_future(teacher.decide([run.turn() for run in batch]))
                     pending[future] = batch
+                    # A queue of finished calls: asyncio.wait() would cost O(calls in flight) per reply.
+                    future.add_done_callback(completed.put_nowait)
                 ready.clear()
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                done = [await completed.get()]
+                while not completed.empty():
+                    done.append(completed.get_nowait())
                 for future in done:
                     ended.extend(settle(pending.pop(future), future.result()))
             for run in ended:
@@ -264,7 +278,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     except ValueError:
         k = n = 0
     if not slash or n < 1 or not 1 <= k <= n:
-        raise InputError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. --shard 2/4 for the second of 4")
+        raise InputError(
+            f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. --shard 2/4 for the second of 4"
+        )
     return k, n
 
 
@@ -276,15 +292,13 @@ def shard_seeds(first_seed: int, episodes: int, shard: tuple[int, int]) -> list[
 
 def settings_hash(settings: Settings, teacher_spec: str) -> str:
     """A short hash of everything that changes a trajectory, for telling runs apart and refusing to mix them."""
-    import crafter
-
     rollout = settings.crafter.rollout
     keys: dict[str, Any] = {
         "teacher": teacher_spec,
         "max_steps": rollout.max_steps,
         "difficulty": rollout.difficulty,
         "observation": rollout.observation,
-        "crafter": crafter.__version__ if hasattr(crafter, "__version__") else "1.8.3",
+        "crafter": importlib.metadata.version("crafter"),
     }
     if teacher_spec not in ("scripted", "random"):
         teacher = settings.teacher
@@ -361,8 +375,9 @@ def run_rollout(
     tally = RolloutTally()
     client = getattr(teacher, "client", None)
     abandoned = 0
-    with ResumableAppender(request.out, Episode, resume=request.resume, overwrite=request.overwrite,
-                           warn=output.warn) as appender:
+    with ResumableAppender(
+        request.out, Episode, resume=request.resume, overwrite=request.overwrite, warn=output.warn
+    ) as appender:
         already = len(appender.done_ids)
         todo = [seed for seed in seeds if episode_id(seed) not in appender.done_ids]
         if already:
@@ -399,15 +414,24 @@ def run_rollout(
         "teacher": spec,
         "settings_hash": hashed,
         "seeds": {"first": rollout.seed, "episodes": rollout.episodes, "shard": f"{shard[0]}/{shard[1]}"},
-        "play": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()},
+        "play": {
+            key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()
+        },
         "summary": summary,
     }
     if client is not None:
-        extra["teacher_ledger"] = client.ledger.summary()
+        ledger = client.ledger.summary()
+        extra["teacher_ledger"] = ledger
+        summary.update(requests=ledger["requests"], cache_hits=ledger["cache_hits"], retries=ledger["retries"],
+                       request_errors=ledger["errors"])
     write_manifest(
         request.out,
         settings=settings,
-        counts={"episodes": summary_tally.episodes, "new_episodes": tally.episodes, "steps": summary_tally.steps},
+        counts={
+            "episodes": summary_tally.episodes,
+            "new_episodes": tally.episodes,
+            "steps": summary_tally.steps,
+        },
         started_at=started_at,
         extra=extra,
     )
@@ -427,8 +451,9 @@ async def play_into(
     should_stop = (lambda: client.budget_exceeded) if client is not None else (lambda: False)
     played = 0
     try:
-        async for episode in play_episodes(seeds, teacher, config, concurrency=concurrency,
-                                           should_stop=should_stop, on_step=on_step):
+        async for episode in play_episodes(
+            seeds, teacher, config, concurrency=concurrency, should_stop=should_stop, on_step=on_step
+        ):
             record(episode)
             played += 1
     finally:
@@ -503,7 +528,10 @@ def play_in_workers(
     """One episode per task over `workers` processes; episodes are recorded here, in the order they finish."""
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(workers, len(seeds)), mp_context=context, initializer=_init_worker, initargs=(spec, config)
+        max_workers=min(workers, len(seeds)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(spec, config),
     ) as pool:
         futures = [pool.submit(_play_in_worker, seed) for seed in seeds]
         try:

@@ -54,7 +54,7 @@ class EpisodeScorer:
         self.tiers = achievement_tiers(settings)
         self.weights = {tier: getattr(settings, f"{tier}_weight") for tier in TIERS}
         try:
-            self.volatile = re.compile(settings.volatile, re.MULTILINE)
+            self.volatile = re.compile(settings.volatile)
         except re.error as error:
             raise ConfigError(f"crafter.score.volatile: not a valid regex ({error})") from None
 

@@ -40,9 +40,13 @@ _DY = np.array([0, 0, -1, 1], np.int64)
 _MOVE_WORDS = ("I move left (west)", "I move right (east)", "I move up (north)", "I move down (south)")
 
 DAY_LENGTH = 300
-# Steps of each 300-step day (Crafter's daylight curve) during which the expert shelters: daylight drops below
-# about 0.5 at step 148 and comes back at step 272; zombies spawn on grass in the dark.
-NIGHT_START, NIGHT_END = 140, 272
+# The part of each 300-step day the expert spends walled in. Crafter keeps int(3.5 - 3 * daylight) zombies per
+# grassy chunk: one from about step 116 of the day (daylight < 0.83) until step 4 of the next, two or three
+# between steps 148 and 272; once daylight is back above 0.83 they despawn. Every zombie that reaches us deals 2
+# damage before we can strike, so the expert is sealed in before they spawn and stays until they are gone.
+NIGHT_START, NIGHT_END = 110, 20
+DUSK = 30  # steps before NIGHT_START spent topping up drink and food
+MORNING = 60  # until this step of the day, stay in while a zombie lingers nearby
 # Objects only update (zombies move, plants grow) within this Manhattan distance of the player.
 UPDATE_RADIUS = 18
 _LUT_SIZE = 32
@@ -67,74 +71,27 @@ def _begin(start, dist, first, queue, ctrl):
 
 
 @njit(cache=True)
-def _expand_next(mat, occ, walk, mine, avoid, dist, first, queue, ctrl):
-    """Expand the state at the head of the queue: its moves, turns and digging."""
-    width, height = mat.shape
-    n = width * height * 4
-    u = queue[ctrl[0]]
-    ctrl[0] += 1
-    tail = ctrl[1]
-    start = ctrl[2]
-    du = dist[u] + 1
-    if u < n:
-        cell = u >> 2
-        f = u & 3
-        x = cell // height
-        y = cell - x * height
-        for d in range(4):
-            nx = x + _DX[d]
-            ny = y + _DY[d]
-            if nx < 0 or ny < 0 or nx >= width or ny >= height:
-                continue
-            m = mat[nx, ny]
-            if avoid[m]:
-                continue  # a move towards lava walks into it: never even turn that way
-            if walk[m] and not occ[nx, ny]:
-                v = ((nx * height + ny) << 2) | d
-            elif d == f:
-                continue
-            else:
-                v = (cell << 2) | d
-            if dist[v] < 0:
-                dist[v] = du
-                first[v] = first[u] if u != start else 1 + d
-                queue[tail] = v
-                tail += 1
-        fx = x + _DX[f]
-        fy = y + _DY[f]
-        if 0 <= fx < width and 0 <= fy < height and mine[mat[fx, fy]] and not occ[fx, fy]:
-            v = n + u
-            if dist[v] < 0:
-                dist[v] = du
-                first[v] = first[u] if u != start else 5
-                queue[tail] = v
-                tail += 1
-    else:
-        w = u - n
-        f = w & 3
-        cell = w >> 2
-        x = cell // height
-        y = cell - x * height
-        v = (((x + _DX[f]) * height + (y + _DY[f])) << 2) | f
-        if dist[v] < 0:
-            dist[v] = du
-            first[v] = first[u] if u != start else 1 + f
-            queue[tail] = v
-            tail += 1
-    ctrl[1] = tail
-
-
-@njit(cache=True)
 def _query(mat, occ, walk, mine, avoid, dist, first, queue, ctrl, mask, stand, facing, max_depth):
     """The nearest state (in BFS order) that faces a mask cell from a stand cell (facing=True), or that stands
-    on a mask cell (facing=False), expanding the search only as far as needed. Returns the state or -1."""
+    on a mask cell (facing=False). The search grows only as far as needed and resumes where the previous query
+    of the same step stopped. Returns the state, or -1 when none is within max_depth steps.
+
+    Expanding a state: a move into a free walkable cell walks; a move towards anything else only turns, except
+    towards lava, which is never taken (it would walk into the lava); "do" on a diggable cell in front leads to
+    the "dug" twin state N + u, whose only move steps into the dug cell.
+    """
     width, height = mat.shape
     n = width * height * 4
+    start = ctrl[2]
+    head = ctrl[0]
+    tail = ctrl[1]
     i = 0
     while True:
-        while i < ctrl[1]:
+        while i < tail:
             u = queue[i]
             if dist[u] > max_depth:
+                ctrl[0] = head
+                ctrl[1] = tail
                 return -1
             if u < n:
                 cell = u >> 2
@@ -145,23 +102,70 @@ def _query(mat, occ, walk, mine, avoid, dist, first, queue, ctrl, mask, stand, f
                     tx = x + _DX[f]
                     ty = y + _DY[f]
                     if 0 <= tx < width and 0 <= ty < height and mask[tx, ty] and stand[x, y]:
+                        ctrl[0] = head
+                        ctrl[1] = tail
                         return u
                 elif mask[x, y]:
+                    ctrl[0] = head
+                    ctrl[1] = tail
                     return u
             i += 1
-        if ctrl[0] >= ctrl[1]:
+        if head >= tail:
+            ctrl[0] = head
+            ctrl[1] = tail
             return -1
-        _expand_next(mat, occ, walk, mine, avoid, dist, first, queue, ctrl)
+        u = queue[head]
+        head += 1
+        du = dist[u] + 1
+        if u < n:
+            cell = u >> 2
+            f = u & 3
+            x = cell // height
+            y = cell - x * height
+            for d in range(4):
+                nx = x + _DX[d]
+                ny = y + _DY[d]
+                if nx < 0 or ny < 0 or nx >= width or ny >= height:
+                    continue
+                m = mat[nx, ny]
+                if avoid[m]:
+                    continue
+                if walk[m] and not occ[nx, ny]:
+                    v = ((nx * height + ny) << 2) | d
+                elif d == f:
+                    continue
+                else:
+                    v = (cell << 2) | d
+                if dist[v] < 0:
+                    dist[v] = du
+                    first[v] = first[u] if u != start else 1 + d
+                    queue[tail] = v
+                    tail += 1
+            fx = x + _DX[f]
+            fy = y + _DY[f]
+            if 0 <= fx < width and 0 <= fy < height and mine[mat[fx, fy]] and not occ[fx, fy]:
+                v = n + u
+                if dist[v] < 0:
+                    dist[v] = du
+                    first[v] = first[u] if u != start else 5
+                    queue[tail] = v
+                    tail += 1
+        else:
+            w = u - n
+            f = w & 3
+            cell = w >> 2
+            x = cell // height
+            y = cell - x * height
+            v = (((x + _DX[f]) * height + (y + _DY[f])) << 2) | f
+            if dist[v] < 0:
+                dist[v] = du
+                first[v] = first[u] if u != start else 1 + f
+                queue[tail] = v
+                tail += 1
 
 
 @njit(cache=True)
-def _expand_all(mat, occ, walk, mine, avoid, dist, first, queue, ctrl):
-    while ctrl[0] < ctrl[1]:
-        _expand_next(mat, occ, walk, mine, avoid, dist, first, queue, ctrl)
-
-
-@njit(cache=True)
-def _find_pocket(mat, occ, dist, open_lut, solid, placeable, danger, stones, px, py, near_x, near_y, near_r):
+def _find_pocket(mat, occ, dist, open_lut, solid, placeable, danger, water, stones, px, py, near_x, near_y, near_r):
     """The cheapest two-cell pocket to sleep in: cells Y and A = Y + d, entered from X = A + d.
 
     The five outer neighbours of Y and A must be solid (zombies walk on grass, sand and path only) or free cells
@@ -197,6 +201,7 @@ def _find_pocket(mat, occ, dist, open_lut, solid, placeable, danger, stones, px,
                 if reach < 0:
                     continue
                 missing = 0
+                wet = 0
                 ok = True
                 for k in range(5):
                     if k == 0:
@@ -218,6 +223,8 @@ def _find_pocket(mat, occ, dist, open_lut, solid, placeable, danger, stones, px,
                     if danger[m]:
                         ok = False
                         break
+                    if m == water:
+                        wet = 1
                     if solid[m]:
                         continue
                     if placeable[m] and not occ[wx, wy] and not (wx == px and wy == py):
@@ -230,7 +237,7 @@ def _find_pocket(mat, occ, dist, open_lut, solid, placeable, danger, stones, px,
                 need = missing + (0 if solid[mx] else 1)
                 if need > stones:
                     continue
-                score = reach + 4 * missing + (2 if not open_lut[mat[yx, yy]] else 0)
+                score = reach + 10 * missing + (2 if not open_lut[mat[yx, yy]] else 0) - 12 * wet
                 if score < best:
                     best = score
                     bx = ax
@@ -296,7 +303,7 @@ class _Step:
 
     __slots__ = (
         "world", "player", "inv", "ach", "mat", "occ", "px", "py", "pf", "step", "night", "zombies",
-        "skeletons", "cows", "plants", "mine", "open", "searched", "search_mat",
+        "skeletons", "cows", "plants", "arrows", "mine", "open", "searched", "search_mat", "dusk", "morning",
     )
 
 
@@ -339,9 +346,11 @@ class ScriptedExpert:
         s = self._observe(env)
         for goal in (
             self._goal_sheltered,
+            self._goal_dodge,
             self._goal_threat,
             self._goal_urgent_needs,
             self._goal_night,
+            self._goal_dusk,
             self._goal_needs,
             self._goal_protect_plant,
             self._goal_progress,
@@ -365,6 +374,7 @@ class ScriptedExpert:
             self._queue = np.empty(size, np.int32)
             self._ctrl = np.zeros(3, np.int64)
             self._everywhere = np.ones(self._shape, np.bool_)
+            self._nowhere = np.zeros(self._shape, np.bool_)
             self._mine_cache: dict[tuple, np.ndarray] = {}
 
     def _observe(self, env) -> _Step:
@@ -379,8 +389,10 @@ class ScriptedExpert:
         s.occ[s.px, s.py] = False
         s.step = int(env._step or 0)
         phase = s.step % DAY_LENGTH
-        s.night = self.night_start <= phase < self.night_end
-        s.zombies, s.skeletons, s.cows, s.plants = [], [], [], []
+        s.night = phase >= self.night_start or phase < self.night_end
+        s.dusk = self.night_start - DUSK <= phase < self.night_start
+        s.morning = not s.night and phase < MORNING
+        s.zombies, s.skeletons, s.cows, s.plants, s.arrows = [], [], [], [], []
         for obj in world._objects:
             if obj is None or obj is player:
                 continue
@@ -393,6 +405,8 @@ class ScriptedExpert:
                 s.cows.append(obj)
             elif kind == "Plant":
                 s.plants.append(obj)
+            elif kind == "Arrow":
+                s.arrows.append(obj)
         key = tuple(s.inv[t] > 0 for t in ("wood_pickaxe", "stone_pickaxe", "iron_pickaxe"))
         mine = self._mine_cache.get(key)
         if mine is None:
@@ -401,6 +415,10 @@ class ScriptedExpert:
         s.mine = mine
         s.open = self._materials.walk | mine
         s.searched = False
+        if s.inv["health"] <= 3:
+            self._resting = True
+        elif s.inv["health"] >= 8:
+            self._resting = False
         return s
 
     def _search(self, s: _Step) -> None:
@@ -428,10 +446,7 @@ class ScriptedExpert:
             mask, self._everywhere if stand is None else stand, facing, max_steps)
 
     def _search_everything(self, s: _Step) -> None:
-        self._search(s)
-        m = self._materials
-        _expand_all(
-            s.search_mat, s.occ, m.walk, s.mine, m.avoid, self._dist, self._first, self._queue, self._ctrl)
+        self._find(s, self._nowhere, None, False, 1 << 30)
 
     def _protected_cells(self, s: _Step) -> list[tuple[int, int]]:
         cells = []
@@ -439,8 +454,7 @@ class ScriptedExpert:
             cells.extend(self._pocket_walls(*self._shelter))
         plant = self._our_plant(s)
         if plant is not None and not plant.ripe:
-            x, y = self._plant
-            cells.extend((x + dx, y + dy) for dx, dy in _DIRS)
+            cells.extend(self._plant_neighbours())
         return cells
 
     # -- search helpers ------------------------------------------------------------------------------------------
@@ -510,7 +524,13 @@ class ScriptedExpert:
         self._shelter_last = s.step
         inv = s.inv
         plant = self._our_plant(s)
-        if inv["drink"] <= 2 or inv["food"] <= 2 or (plant is not None and plant.ripe):
+        harden = self._harden_shelter(s)
+        if harden is not None:
+            return harden
+        drink = self._drink_inside(s)
+        if drink is not None:
+            return drink
+        if self._must_leave(s) or (plant is not None and plant.ripe):
             self._idle_until = -1
             self._leave_shelter()
             return None
@@ -527,6 +547,10 @@ class ScriptedExpert:
             return NOOP, (
                 "Subgoal: wait for daylight. It is night and zombies roam the grass, so I stay walled in until "
                 "morning.")
+        if s.morning and any(abs(z.pos[0] - s.px) + abs(z.pos[1] - s.py) <= 6 for z in s.zombies):
+            return NOOP, (
+                "Subgoal: wait for the zombies to leave. It is early morning and a zombie still lurks outside my "
+                "walls; in daylight they vanish, so I wait a little longer.")
         if idle:
             if plant is not None:
                 return NOOP, (
@@ -536,6 +560,105 @@ class ScriptedExpert:
                 "Subgoal: stay safe. Nothing else I can reach is left to do, so I wait walled in and check again "
                 "later.")
         self._leave_shelter()
+        return None
+
+    def _must_leave(self, s: _Step) -> bool:
+        """Whether hunger or thirst forces us out. By day at 3; at night, fighting in the dark is worse than
+        starving a little: stay while an empty stat (one health point per ~16 steps) leaves 3 health at dawn."""
+        inv = s.inv
+        lurking = any(abs(z.pos[0] - s.px) + abs(z.pos[1] - s.py) <= 6 for z in s.zombies)
+        if not s.night and not lurking:
+            return inv["drink"] <= 3 or inv["food"] <= 3
+        empty = (inv["drink"] == 0) + (inv["food"] == 0)
+        if not empty:
+            return False
+        phase = s.step % DAY_LENGTH
+        if s.night:
+            wait = (self.night_end - phase) % DAY_LENGTH
+        else:
+            wait = max(MORNING - phase, 30)  # zombies left over from the night despawn in daylight
+        return inv["health"] - empty * wait / 16 < 3
+
+    def _harden_shelter(self, s: _Step):
+        """Arrows fly over water: when a skeleton is about, turn the pocket's water walls into stone."""
+        if s.inv["stone"] == 0:
+            return None
+        near = any(abs(k.pos[0] - s.px) + abs(k.pos[1] - s.py) <= 10 for k in s.skeletons)
+        if not near:
+            return None
+        water = self._materials.water
+        for d, (dx, dy) in enumerate(_DIRS):
+            if s.mat[s.px + dx, s.py + dy] == water:
+                if s.pf == d:
+                    return PLACE_STONE, (
+                        "Subgoal: keep my shelter safe. A skeleton is near and arrows fly over water, so I cover "
+                        "the water wall with stone.")
+                return _MOVES[d], (
+                    "Subgoal: keep my shelter safe. A skeleton is near and arrows fly over water, so I turn to the "
+                    "water wall to cover it.")
+        ax, ay, d = self._shelter
+        (yx, yy), _, _ = self._pocket_cells(ax, ay, d)
+        other, step = ((yx, yy), _OPPOSITE[d]) if (s.px, s.py) == (ax, ay) else ((ax, ay), d)
+        if any(s.mat[other[0] + dx, other[1] + dy] == water for dx, dy in _DIRS):
+            return _MOVES[step], (
+                "Subgoal: keep my shelter safe. A skeleton is near and arrows fly over water, so I step over to "
+                "cover the other water wall with stone.")
+        return None
+
+    def _drink_inside(self, s: _Step):
+        """Drink from a water wall of the sealed pocket: turning towards a solid wall never moves us."""
+        if s.inv["drink"] >= 9:
+            return None
+        water = self._materials.water
+        for d, (dx, dy) in enumerate(_DIRS):
+            if s.mat[s.px + dx, s.py + dy] == water:
+                if s.pf == d:
+                    return DO, (
+                        f"Subgoal: drink water. Drink is {s.inv['drink']}/9 and one wall of my shelter is water, so "
+                        f"I drink without leaving.")
+                return _MOVES[d], (
+                    f"Subgoal: drink water. Drink is {s.inv['drink']}/9 and one wall of my shelter is water, so I "
+                    f"turn to face it.")
+        if s.inv["drink"] > 6:
+            return None
+        ax, ay, d = self._shelter
+        (yx, yy), _, _ = self._pocket_cells(ax, ay, d)
+        other, step = ((yx, yy), _OPPOSITE[d]) if (s.px, s.py) == (ax, ay) else ((ax, ay), d)
+        if any(s.mat[other[0] + dx, other[1] + dy] == water for dx, dy in _DIRS):
+            return _MOVES[step], (
+                f"Subgoal: drink water. Drink is {s.inv['drink']}/9 and water touches the other cell of my shelter, "
+                f"so I step there.")
+        return None
+
+    def _incoming(self, s: _Step, x: int, y: int) -> bool:
+        """Whether an arrow is flying straight at cell (x, y) with nothing in between."""
+        m = self._materials
+        for arrow in s.arrows:
+            ax, ay = int(arrow.pos[0]), int(arrow.pos[1])
+            fx, fy = int(arrow.facing[0]), int(arrow.facing[1])
+            for k in range(1, 5):
+                cx, cy = ax + k * fx, ay + k * fy
+                if (cx, cy) == (x, y):
+                    return True
+                if not (0 <= cx < self._shape[0] and 0 <= cy < self._shape[1]):
+                    break
+                if s.occ[cx, cy] or not (m.walk[s.mat[cx, cy]] or s.mat[cx, cy] in (m.water, m.lava)):
+                    break
+        return False
+
+    def _goal_dodge(self, s: _Step):
+        """Step out of the line of an arrow flying at us (arrows deal 2 damage)."""
+        if not s.arrows or not self._incoming(s, s.px, s.py):
+            return None
+        m = self._materials
+        for d, (dx, dy) in enumerate(_DIRS):
+            x, y = s.px + dx, s.py + dy
+            if not (0 <= x < self._shape[0] and 0 <= y < self._shape[1]):
+                continue
+            if m.walk[s.mat[x, y]] and not s.occ[x, y] and not self._incoming(s, x, y):
+                return _MOVES[d], (
+                    "Subgoal: dodge the arrow. An arrow is flying straight at me and would cost 2 health, so I "
+                    "step out of its line.")
         return None
 
     def _goal_threat(self, s: _Step):
@@ -548,8 +671,8 @@ class ScriptedExpert:
         if not near:
             return None
         result = self._go_facing(s, self._object_mask(near), DO, max_steps=2)
-        if result is None:
-            return None
+        if result is None or (result[0] == DO and result[1] > 0):
+            return None  # never dig towards a monster: the wall may be all that keeps it out
         return self._explain(
             s, f"defeat the {kind}",
             f"A {kind} is within reach and would hurt me (health {s.inv['health']}/9), so I fight it with my "
@@ -572,26 +695,33 @@ class ScriptedExpert:
     def _goal_night(self, s: _Step):
         """At night, when exhausted, or when badly hurt: top up, then seal ourselves into a pocket."""
         inv = s.inv
-        if inv["health"] <= 3:
-            self._resting = True
-        elif inv["health"] >= 8:
-            self._resting = False
         if not (s.night or inv["energy"] <= 2 or self._resting):
             return None
-        if not self._inside_pocket(s):
-            if inv["drink"] <= 6:
-                result = self._drink(s, max_steps=15)
+        if self._shelter is None and s.step % DAY_LENGTH < self.night_start + 10:
+            if inv["drink"] <= 7:
+                result = self._drink(s, max_steps=20)
                 if result:
                     return result
-            if inv["food"] <= 5:
-                result = self._eat(s, max_steps=15)
+            if inv["food"] <= 6:
+                result = self._eat(s, max_steps=20)
                 if result:
                     return result
-        if s.night and s.ach["defeat_zombie"] == 0 and inv["health"] >= 6 and self._weapon_damage(s) >= 2:
-            result = self._hunt(s, s.zombies, "zombie", max_steps=12)
+        return self._shelter_step(s)
+
+    def _goal_dusk(self, s: _Step):
+        """Before nightfall: fill up drink and food for the long night inside."""
+        if not s.dusk:
+            return None
+        inv = s.inv
+        if inv["drink"] < 9:
+            result = self._drink(s, max_steps=25)
             if result:
                 return result
-        return self._shelter_step(s)
+        if inv["food"] < 7:
+            result = self._eat(s, max_steps=25)
+            if result:
+                return result
+        return None
 
     def _goal_needs(self, s: _Step):
         inv = s.inv
@@ -601,12 +731,16 @@ class ScriptedExpert:
                 result = self._drink(s)
                 if result:
                     return result
-        if self._eating or inv["food"] <= 4:
+        if self._eating or inv["food"] <= 5:
             self._eating = inv["food"] < 9
             if self._eating:
                 result = self._eat(s)
                 if result:
                     return result
+        if inv["food"] <= 6:
+            result = self._eat(s, max_steps=10)
+            if result:
+                return result
         return None
 
     def _goal_protect_plant(self, s: _Step):
@@ -632,14 +766,14 @@ class ScriptedExpert:
             self._get_wood,
             self._get_table,
             self._get_wood_tools,
-            self._get_first_drink,
-            self._get_sapling,
-            self._get_first_cow,
-            self._get_stone,
-            self._get_place_stone,
-            self._get_wake_up,
+            self._get_first_stone,
             self._get_stone_tools,
+            self._get_place_stone,
+            self._get_stone,
             self._get_furnace,
+            self._get_first_drink,
+            self._get_first_cow,
+            self._get_sapling,
             self._get_protected_plant,
             self._get_coal,
             self._get_iron,
@@ -648,6 +782,7 @@ class ScriptedExpert:
             self._get_zombie,
             self._get_skeleton,
             self._get_ripe_plant,
+            self._get_wake_up,
         ):
             result = goal(s)
             if result is not None:
@@ -763,7 +898,7 @@ class ScriptedExpert:
         plant = self._plant if self._waiting_for_plant(s) else None
         for radius in ((8, 0) if plant else (0,)):
             found = _find_pocket(
-                s.mat, occ, self._dist, s.open, m.solid, m.place["stone"], m.avoid, s.inv["stone"],
+                s.mat, occ, self._dist, s.open, m.solid, m.place["stone"], m.avoid, m.water, s.inv["stone"],
                 s.px, s.py, plant[0] if plant else 0, plant[1] if plant else 0, radius)
             if found[0] >= 0:
                 return int(found[0]), int(found[1]), int(found[2])
@@ -871,10 +1006,14 @@ class ScriptedExpert:
             return None
         return plant
 
-    def _plant_gaps(self, s: _Step) -> list[tuple[int, int]]:
+    def _plant_neighbours(self) -> list[tuple[int, int]]:
         x, y = self._plant
+        width, height = self._shape
+        return [(x + dx, y + dy) for dx, dy in _DIRS if 0 <= x + dx < width and 0 <= y + dy < height]
+
+    def _plant_gaps(self, s: _Step) -> list[tuple[int, int]]:
         solid = self._materials.solid
-        return [(x + dx, y + dy) for dx, dy in _DIRS if not solid[s.mat[x + dx, y + dy]]]
+        return [(x, y) for x, y in self._plant_neighbours() if not solid[s.mat[x, y]]]
 
     def _waiting_for_plant(self, s: _Step) -> bool:
         return self._our_plant(s) is not None
@@ -895,9 +1034,11 @@ class ScriptedExpert:
 
     def _get_wood(self, s: _Step):
         table = constants.place["table"]["uses"]["wood"]
+        early = ("wood_pickaxe", "wood_sword", "stone_pickaxe", "stone_sword")
         if s.ach["place_table"] == 0:
-            need = table + self._tool_wood(s, ("wood_pickaxe", "wood_sword", "stone_pickaxe", "stone_sword"))
-            spare = need
+            need = spare = table + self._tool_wood(s, early)
+        elif s.inv["stone_pickaxe"] == 0 or s.inv["stone_sword"] == 0:
+            need = spare = self._tool_wood(s, early)
         else:
             need = self._tool_wood(s, _TOOLS)
             missing_iron = s.inv["iron_pickaxe"] == 0 or s.inv["iron_sword"] == 0
@@ -1015,6 +1156,13 @@ class ScriptedExpert:
         if s.ach["eat_cow"] > 0:
             return None
         return self._hunt(s, s.cows, "cow", max_steps=30, why="I have never eaten a cow and one is close.")
+
+    def _get_first_stone(self, s: _Step):
+        inv = s.inv
+        need = (inv["stone_pickaxe"] == 0) + (inv["stone_sword"] == 0)
+        if inv["wood_pickaxe"] == 0 or inv["stone"] >= need:
+            return None
+        return self._collect(s, "stone", self._materials.stone, 10_000, "for a stone pickaxe and sword")
 
     def _get_stone(self, s: _Step):
         inv = s.inv

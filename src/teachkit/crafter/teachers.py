@@ -105,7 +105,9 @@ class RandomTeacher:
         self._random[episode_id] = np.random.RandomState(seed % (2**32))
 
     async def decide(self, turns: list[Turn]) -> list[Decision]:
-        return [Decision(actions=[ACTIONS[self._random[turn.episode_id].randint(len(ACTIONS))]]) for turn in turns]
+        return [
+            Decision(actions=[ACTIONS[self._random[turn.episode_id].randint(len(ACTIONS))]]) for turn in turns
+        ]
 
     def end_episode(self, episode_id: str) -> None:
         self._random.pop(episode_id, None)
@@ -137,7 +139,9 @@ class ScriptedTeacher:
         for turn in turns:
             started = time.perf_counter()
             name, rationale = self._experts[turn.episode_id].act(turn.game.env)
-            decisions.append(Decision(actions=[name], thought=rationale, latency_s=time.perf_counter() - started))
+            decisions.append(
+                Decision(actions=[name], thought=rationale, latency_s=time.perf_counter() - started)
+            )
         return decisions
 
     def end_episode(self, episode_id: str) -> None:
@@ -206,15 +210,31 @@ class LLMTeacher:
             cost = 0.0 if result.from_cache else self.client.ledger.cost_of(result.usage)
             common = {"tokens": result.usage, "latency_s": result.latency_s, "cost_usd": cost}
             if result.error is not None and not result.text:
-                decisions.append(Decision(actions=["noop"], valid=False, invalid_reason="no reply from the teacher",
-                                          error=result.error, **common))
+                decisions.append(
+                    Decision(
+                        actions=["noop"],
+                        valid=False,
+                        invalid_reason="no reply from the teacher",
+                        error=result.error,
+                        **common,
+                    )
+                )
                 continue
             # A reply the provider could not hold to the schema is still read as text.
-            parsed = parse_reply(result.text, turn.max_actions, result.parsed if result.error is None else None)
+            parsed = parse_reply(
+                result.text, turn.max_actions, result.parsed if result.error is None else None
+            )
             thought = result.thoughts or parsed.thought
-            decisions.append(Decision(actions=parsed.actions, valid=parsed.valid,
-                                      invalid_reason=parsed.invalid_reason, response=result.text, thought=thought,
-                                      **common))
+            decisions.append(
+                Decision(
+                    actions=parsed.actions,
+                    valid=parsed.valid,
+                    invalid_reason=parsed.invalid_reason,
+                    response=result.text,
+                    thought=thought,
+                    **common,
+                )
+            )
         return decisions
 
     async def aclose(self) -> None:

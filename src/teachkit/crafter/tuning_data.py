@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from teachkit.console import Output
-from teachkit.crafter.filter import check_output_path, count_lines
+from teachkit.crafter.filter import check_output_path, count_records, paused_gc
 from teachkit.crafter.formats import (
     MODEL,
     TARGETS,
@@ -47,7 +46,7 @@ from teachkit.settings import FormatSettings, Settings
 # Vertex AI limits for Gemini 2.5 Flash / Flash-Lite tuning data (the token limit is a setting).
 VERTEX_MAX_FILE_BYTES = 1 << 30
 VERTEX_MAX_VALIDATION_EXAMPLES = 5000
-CHARS_PER_TOKEN = 4
+CHARS_PER_TOKEN = 3
 TOKENS_PER_TURN = 4
 ESTIMATE_NOTE = (
     f"estimate: ceil(characters / {CHARS_PER_TOKEN}) per turn + {TOKENS_PER_TURN} per turn for the role markers; "
@@ -110,10 +109,10 @@ class TokenCounter:
 
 
 def estimate_tokens(example: Example) -> int:
-    texts = [text for _, text in example.turns]
+    tokens = sum(-(-len(text) // CHARS_PER_TOKEN) for _, text in example.turns) + TOKENS_PER_TURN * len(example.turns)
     if example.system:
-        texts.append(example.system)
-    return sum(math.ceil(len(text) / CHARS_PER_TOKEN) + TOKENS_PER_TURN for text in texts)
+        tokens += -(-len(example.system) // CHARS_PER_TOKEN) + TOKENS_PER_TURN
+    return tokens
 
 
 def tuning_cost_usd(training_tokens: int, epochs: int, price_per_million: float) -> float:
@@ -217,6 +216,9 @@ class FormatReport:
     epochs: int = 1
     price_per_million: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
+    # The distinct system prompts the examples carry, for eval to prompt the student the same way.
+    system_prompts: list[str] = field(default_factory=list)
+    observation_formats: list[str] = field(default_factory=list)
 
     @property
     def cost_usd(self) -> float:
@@ -253,7 +255,8 @@ class FormatReport:
 
     def manifest_extra(self) -> dict[str, Any]:
         return {
-            "format": {"target": self.target, "source": self.source, **self.options},
+            "format": {"target": self.target, "source": self.source, **self.options,
+                       "system_prompts": self.system_prompts, "observation_formats": self.observation_formats},
             "tokens": {
                 "method": self.token_method,
                 "train": self.train.as_dict(),
@@ -372,7 +375,7 @@ def format_examples(
         price_per_million=options.price_per_million_training_tokens,
         options={
             "history": options.history, "with_thoughts": options.with_thoughts, "add_system": options.add_system,
-            "system": system, "validation_fraction": options.validation_fraction, "subset": options.subset,
+            "validation_fraction": options.validation_fraction, "subset": options.subset,
             "seed": options.seed, "user_turn": "observation", "max_tokens_per_example": options.max_tokens_per_example,
         },
     )
@@ -383,7 +386,8 @@ def format_examples(
         if validation_out is not None:
             handle = stack.enter_context(atomic_write(validation_out, "wb"))
             validation = ExampleWriter(handle, report.validation, None, options.seed)
-        write_all(inputs, source, options, system, counter, train, validation, report, output)
+        with paused_gc():
+            write_all(inputs, source, options, system, counter, train, validation, report, output)
         report.not_in_subset = train.finish()
         check_vertex_limits(report, out, options.target, "train")
         if validation_out is not None:
@@ -443,7 +447,7 @@ def write_all(
     if source != EPISODE_FORMAT:
         with output.progress("converting", total=None, unit="examples") as bar:
             batch: list[Example] = []
-            for example in converted_examples(inputs, source, system):
+            for example in converted_examples(inputs, source, system, report.system_prompts):
                 batch.append(example)
                 if len(batch) == 256:
                     emit(batch, train)
@@ -452,7 +456,7 @@ def write_all(
             emit(batch, train)
             bar.advance(len(batch))
         return
-    total = count_lines(inputs)
+    total = count_records(inputs)
     held_out: set[int] = set()
     if validation is not None:
         held_out = validation_episodes(total, options.validation_fraction, options.seed)
@@ -463,6 +467,10 @@ def write_all(
                 episode_system = system
                 if episode_system is None and options.add_system:
                     episode_system = system_prompt(episode.observation_format)
+                if episode.observation_format not in report.observation_formats:
+                    report.observation_formats.append(episode.observation_format)
+                if episode_system is not None and episode_system not in report.system_prompts:
+                    report.system_prompts.append(episode_system)
                 examples = list(episode_examples(episode, history=options.history,
                                                  with_thoughts=options.with_thoughts, system=episode_system))
                 split = report.validation if index in held_out else report.train
@@ -483,7 +491,9 @@ def validation_episodes(total: int, fraction: float, seed: int) -> set[int]:
     return set(random.Random(f"validation-{seed}").sample(range(total), count))
 
 
-def converted_examples(inputs: Sequence[Path], source: str, system: str | None) -> Iterator[Example]:
+def converted_examples(
+    inputs: Sequence[Path], source: str, system: str | None, system_prompts: list[str]
+) -> Iterator[Example]:
     for path in inputs:
         for number, line in iter_lines(path):
             try:
@@ -496,6 +506,8 @@ def converted_examples(inputs: Sequence[Path], source: str, system: str | None) 
                 raise InputError(f"{path}:{number}: {error}") from None
             if system is not None:
                 example.system = system
+            if example.system is not None and example.system not in system_prompts:
+                system_prompts.append(example.system)
             yield example
 
 

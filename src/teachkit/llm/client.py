@@ -29,6 +29,7 @@ from teachkit.settings import ModelSettings, PriceSettings, Settings
 Role = Literal["teacher", "judge"]
 # Beyond the SDK's own timeout: first-use set-up (an SSL context, a connection) must not count as a hung server.
 TIMEOUT_GRACE_S = 5.0
+FROM_SETTINGS = object()
 
 
 class ModelClient:
@@ -37,7 +38,7 @@ class ModelClient:
     `settings` gives the request defaults (temperature, max output tokens, thinking budget) and the limits
     (concurrency, rpm, tpm, attempts, backoff). The provider's SDK enforces `timeout_s` on each attempt; the
     client cancels an attempt that outlives it by `TIMEOUT_GRACE_S` (a server that trickles bytes forever).
-    `timeout_s` None means no timeout (a local model).
+    `timeout_s` defaults to the settings' value; None means no timeout (a local model).
     """
 
     def __init__(
@@ -48,7 +49,7 @@ class ModelClient:
         cache: ResponseCache | None = None,
         price: PriceSettings | None = None,
         max_cost: float | None = None,
-        timeout_s: float | None = -1.0,
+        timeout_s: float | None | object = FROM_SETTINGS,
         rate_window_s: float = 60.0,
         secrets: Sequence[str] = (),
     ):
@@ -56,7 +57,7 @@ class ModelClient:
         self.settings = settings or ModelSettings()
         self.cache = cache
         self.max_cost = max_cost
-        self.timeout_s = self.settings.timeout_s if timeout_s == -1.0 else timeout_s
+        self.timeout_s: float | None = self.settings.timeout_s if timeout_s is FROM_SETTINGS else timeout_s  # type: ignore[assignment]
         self.ledger = CostLedger(provider.name, provider.model, price)
         self.limiter = RateLimiter(self.settings.rpm, self.settings.tpm, window_s=rate_window_s)
         self._secrets = [secret for secret in secrets if secret]
@@ -142,8 +143,8 @@ class ModelClient:
                                                     self.timeout_s + TIMEOUT_GRACE_S)
             except (asyncio.TimeoutError, TimeoutError):
                 error = ProviderError(
-                    f"no reply within {self.timeout_s:g} s (timeout_s)", retryable=True, kind="timeout"
-                )
+                    f"no reply within {self.timeout_s + TIMEOUT_GRACE_S:g} s (timeout_s + {TIMEOUT_GRACE_S:g} s)",
+                    retryable=True, kind="timeout")
             except ProviderError as raised:
                 error = raised
             else:
@@ -247,7 +248,7 @@ def open_client(
                 )
             secrets.append(key)
             provider = GeminiProvider(model_spec.model, api_key=key, base_url=model_spec.base_url,
-                                      timeout_s=defaults.timeout_s)
+                                      timeout_s=defaults.timeout_s, connections=defaults.concurrency)
         else:
             if not settings.gcp.project:
                 raise ConfigError(
@@ -256,7 +257,7 @@ def open_client(
                 )
             provider = GeminiProvider(model_spec.model, vertex_project=settings.gcp.project,
                                       vertex_location=settings.gcp.location, base_url=model_spec.base_url,
-                                      timeout_s=defaults.timeout_s)
+                                      timeout_s=defaults.timeout_s, connections=defaults.concurrency)
     elif model_spec.provider == "openai":
         require_sdk("openai", "openai", f"{where} {model_spec}")
         from teachkit.llm.openai_compatible import OpenAICompatibleProvider

@@ -31,6 +31,7 @@ class GeminiProvider:
         base_url: str | None = None,
         timeout_s: float | None = None,
         credentials: Any = None,
+        connections: int = 8,
     ):
         self.name = "vertex" if vertex_project else "gemini"
         self.model = model
@@ -40,6 +41,7 @@ class GeminiProvider:
         self._location = vertex_location
         self._timeout_ms = int(timeout_s * 1000) if timeout_s else None
         self._credentials = credentials
+        self._connections = connections
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         if vertex_project and credentials is None:
@@ -60,7 +62,8 @@ class GeminiProvider:
         from google.genai import types
 
         http_options = types.HttpOptions(
-            base_url=self.base_url, timeout=self._timeout_ms, retry_options=types.HttpRetryOptions(attempts=1)
+            base_url=self.base_url, timeout=self._timeout_ms, retry_options=types.HttpRetryOptions(attempts=1),
+            async_client_args={"limits": connection_limits(self._connections)},
         )
         if self._project:
             self._client = genai.Client(vertexai=True, project=self._project, location=self._location,
@@ -70,16 +73,20 @@ class GeminiProvider:
         self._loop = loop
         return self._client
 
-    def _config(self, request: ModelRequest) -> Any:
-        from google.genai import types
-
-        system = "\n\n".join(m.content for m in request.messages if m.role == "system") or None
-        config: dict[str, Any] = {
-            "system_instruction": system,
-            "temperature": request.temperature,
-            "max_output_tokens": request.max_output_tokens,
-            "stop_sequences": request.stop or None,
-        }
+    # Plain dicts, not `types` objects: the SDK validates either, and dicts save half a millisecond of CPU a
+    # request, which is a sixth of its cost and matters at hundreds of requests per second.
+    @staticmethod
+    def _config(request: ModelRequest) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        if system:
+            config["system_instruction"] = system
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        if request.max_output_tokens is not None:
+            config["max_output_tokens"] = request.max_output_tokens
+        if request.stop:
+            config["stop_sequences"] = list(request.stop)
         if request.enum:
             config["response_mime_type"] = "text/x.enum"
             config["response_schema"] = {"type": "STRING", "enum": list(request.enum)}
@@ -88,17 +95,18 @@ class GeminiProvider:
             config["response_mime_type"] = "application/json"
             config["response_json_schema"] = request.json_schema
         if request.thinking_budget is not None or request.include_thoughts:
-            config["thinking_config"] = types.ThinkingConfig(
-                thinking_budget=request.thinking_budget, include_thoughts=request.include_thoughts or None
-            )
-        return types.GenerateContentConfig(**config)
+            thinking: dict[str, Any] = {}
+            if request.thinking_budget is not None:
+                thinking["thinking_budget"] = request.thinking_budget
+            if request.include_thoughts:
+                thinking["include_thoughts"] = True
+            config["thinking_config"] = thinking
+        return config
 
     @staticmethod
-    def _contents(request: ModelRequest) -> list[Any]:
-        from google.genai import types
-
+    def _contents(request: ModelRequest) -> list[dict[str, Any]]:
         return [
-            types.Content(role="model" if m.role == "assistant" else "user", parts=[types.Part(text=m.content)])
+            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
             for m in request.messages
             if m.role != "system"
         ]
@@ -118,6 +126,17 @@ class GeminiProvider:
             client, self._client = self._client, None
             await client.aio.aclose()
             client.close()
+
+
+def connection_limits(connections: int) -> Any:
+    """Keep-alive for as many connections as requests in flight: httpx keeps 20 by default, and above that
+    every reply closes a connection that the next request opens again. The Limits object also tells
+    google-genai which of httpx2/httpx to use (httpx2 first, as it prefers)."""
+    try:
+        import httpx2 as httpx_module
+    except ImportError:
+        import httpx as httpx_module
+    return httpx_module.Limits(max_connections=max(100, connections), max_keepalive_connections=connections)
 
 
 def application_default_credentials(model: str) -> Any:

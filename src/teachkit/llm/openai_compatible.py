@@ -80,6 +80,10 @@ class OpenAICompatibleProvider:
                 self.schema_supported = False
                 return await self.generate(request)
             raise translated from error
+        if isinstance(completion, str):
+            # The SDK hands back the raw body when the server did not answer JSON (a proxy's error page).
+            raise ProviderError(f"openai:{self.model}: the reply was not a chat completion: {completion[:80]!r}",
+                                retryable=True, kind="malformed")
         return read_completion(completion, request, self.model)
 
     async def aclose(self) -> None:

@@ -9,13 +9,14 @@ renders the same prompt from scratch, and a test holds the two to the same outpu
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import gc
 import json
 import os
 import random
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,24 @@ from teachkit.jsonl import atomic_write
 from teachkit.records import SCHEMA_VERSION
 from teachkit.sgd.prompts import (
     CONVERSATION_HEADER,
+    ROLE_LABELS,
     PromptFormat,
     compose_system,
     describe_task,
     render_service_results,
-    text_line,
 )
-from teachkit.sgd.reader import ReadReport, ServiceSchema, iter_dialogues, read_schema, select_services
+from teachkit.sgd.reader import (
+    BadDialogue,
+    ReadReport,
+    ServiceSchema,
+    check_dialogue,
+    dialogue_files,
+    dialogue_name,
+    iter_dialogue_files,
+    read_schema,
+    select_services,
+    skip_or_raise,
+)
 from teachkit.sgd.summary import SampleStats
 
 
@@ -50,7 +62,20 @@ def _make_encoder() -> Any:
 
 
 _dumps = _make_encoder()
+SPEAKERS = ("USER", "SYSTEM")
+
+
+class Malformed(Exception):
+    """A dialogue that compile cannot use; `check_dialogue` says why."""
+
+
+# What a malformed dialogue raises on its way through `DialogueCompiler.build`.
+MALFORMED = (Malformed, KeyError, IndexError, TypeError, AttributeError)
+ACTION_FIELDS = frozenset({"act", "slot", "values", "canonical_values"})
 _str = encode_basestring
+# Text prompts are assembled inside one JSON string, where a newline is these two characters.
+JSON_NEWLINE = "\\n"
+TEXT_HEADER = f"{JSON_NEWLINE}{JSON_NEWLINE}{CONVERSATION_HEADER}{JSON_NEWLINE}"
 
 
 @dataclass
@@ -79,7 +104,7 @@ class CompiledLine:
     services: tuple[str, ...]
     acts: tuple[str, ...]
     prompt_length: int
-    digest: bytes = b""
+    duplicate_key: tuple[int, ...] = ()
 
 
 @dataclass
@@ -105,8 +130,10 @@ class DialogueCompiler:
     """
 
     def __init__(self, split: str, schema: dict[str, ServiceSchema], options: CompileOptions,
-                 services: set[str] | None):
+                 services: set[str] | None, interned: dict[str, int] | None = None):
         self.split = split
+        # Every distinct utterance and system message seen, numbered: duplicate keys are tuples of these numbers.
+        self.interned = interned if interned is not None else {}
         self.split_json = _str(split)
         self._services_json: dict[tuple[str, ...], str] = {}
         self.schema = schema
@@ -123,32 +150,45 @@ class DialogueCompiler:
             cached = self._tasks[key] = (text, _str(text))
         return cached
 
-    def samples(self, dialogue: dict[str, Any]) -> Iterator[CompiledLine]:
+    def build(self, dialogue: dict[str, Any]) -> list[CompiledLine]:
+        """The samples of one dialogue. Raises `Malformed` (or the KeyError, TypeError... that a malformed
+        dialogue causes) instead of returning part of them: the caller then asks `check_dialogue` what is wrong.
+        Checking as it goes costs a fraction of a separate pass over every turn."""
         options = self.options
+        schema = self.schema
+        tasks = self._tasks
+        samples: list[CompiledLine] = []
         as_text = options.prompt_format == "text"
-        dedupe = options.dedupe
         max_turns = options.max_context_turns
+        interned = self.interned
         dialogue_id = dialogue["dialogue_id"]
         key = f"{self.split}/{dialogue_id}"
-        head = f'{{"schema_version": {SCHEMA_VERSION}, "id": '
-        middle = f', "dialogue_id": {_str(dialogue_id)}, "turn_index": '
+        head = (f'{{"schema_version": {SCHEMA_VERSION}, "id": {_str(key + "/")[:-1]}')
+        middle = f'", "dialogue_id": {_str(dialogue_id)}, "turn_index": '
         turns = dialogue["turns"]
+        if dialogue.get("services", ()).__class__ not in (list, tuple):
+            raise Malformed
         dialogue_services = tuple(dialogue.get("services") or dict.fromkeys(
             frame["service"] for turn in turns for frame in turn["frames"]))
-        # Per history turn: role, encoded JSON piece, content length, digest of the piece.
+        # Per history turn: role, encoded JSON piece, running total of content lengths, interned utterance id.
         roles: list[str] = []
         pieces: list[str] = []
-        lengths: list[int] = []
-        digests: list[bytes] = []
+        totals: list[int] = [0]
+        ids: list[int] = []
         latest: dict[str, dict[str, Any]] = {}
         active: dict[str, str | None] = {}
-        systems: dict[tuple[str, int], tuple[str, int, bytes]] = {}
+        systems: dict[tuple[str, int], tuple[str, int, int]] = {}
         calls: dict[int, tuple[str, str, str | None]] = {}
         for index, turn in enumerate(turns):
             frames = turn["frames"]
             utterance = turn["utterance"]
-            if turn["speaker"] == "USER":
+            encoded = _str(utterance)
+            if not frames or turn["speaker"] != SPEAKERS[index % 2]:
+                raise Malformed
+            if index % 2 == 0:
                 for frame in frames:
+                    if frame["service"] not in schema:
+                        raise Malformed
                     state = frame.get("state")
                     if state:
                         active[frame["service"]] = state.get("active_intent")
@@ -156,18 +196,22 @@ class DialogueCompiler:
             else:
                 role = "assistant"
                 for frame in frames:
+                    if frame["service"] not in schema:
+                        raise Malformed
                     if "service_call" in frame:
                         latest[frame["service"]] = frame
                 turn_services = (frames[0]["service"],) if len(frames) == 1 else tuple(
                     dict.fromkeys(frame["service"] for frame in frames))
                 if self.services is None or not self.services.isdisjoint(turn_services):
                     service = turn_services[0]
-                    task, task_json = self.task_description(dialogue_services, service, active.get(service))
+                    task_key = (dialogue_services, service, active.get(service))
+                    cached_task = tasks.get(task_key)
+                    task, task_json = cached_task if cached_task is not None else self.task_description(*task_key)
                     call_frame = latest.get(service)
                     call = call_frame["service_call"] if call_frame is not None else None
-                    results = (call_frame.get("service_results") or []) if call_frame is not None else []
                     encoded_call = calls.get(id(call))
                     if encoded_call is None:
+                        results = (call_frame.get("service_results") or []) if call_frame is not None else []
                         encoded_call = calls[id(call)] = (
                             "null" if call is None else _dumps({"method": call["method"],
                                                                 "parameters": call.get("parameters", {})}),
@@ -178,85 +222,113 @@ class DialogueCompiler:
                     if system is None:
                         text = compose_system(task, encoded_call[2])
                         piece = _str(text)[1:-1] if as_text else f'{{"role": "system", "content": {_str(text)}}}'
-                        system = systems[(task, id(call))] = (piece, len(text), _digest(piece))
+                        system = systems[(task, id(call))] = (piece, len(text), interned.setdefault(piece,
+                                                                                                    len(interned)))
                     start = 0 if max_turns is None else max(0, len(pieces) - max_turns)
                     while start < len(pieces) - 1 and roles[start] != "user":
                         start += 1
+                    window = pieces[start:] if start else pieces
                     if as_text:
-                        body = "\\n".join(pieces[start:])
-                        prompt_json = f'"{system[0]}\\n\\n{CONVERSATION_HEADER}\\n{body}\\nAssistant:"'
-                        prompt_length = (system[1] + len(CONVERSATION_HEADER) + 3 + sum(lengths[start:])
-                                         + len(pieces) - start + 10)
+                        body = JSON_NEWLINE.join(window)
+                        prompt_json = f'"{system[0]}{TEXT_HEADER}{body}{JSON_NEWLINE}Assistant:"'
+                        prompt_length = (system[1] + len(CONVERSATION_HEADER) + 3 + totals[-1] - totals[start]
+                                         + len(window) + 10)
                     else:
-                        prompt_json = f'[{system[0]}, {", ".join(pieces[start:])}]'
-                        prompt_length = system[1] + sum(lengths[start:]) + len(pieces) - start
-                    if dedupe:
-                        digest = _digest_bytes(b"".join([system[2], *digests[start:], utterance.encode()]))
-                    else:
-                        digest = b""
-                    actions = [
-                        {
-                            "act": item["act"],
-                            "slot": item.get("slot", ""),
-                            "values": item.get("values", []),
-                            "canonical_values": item.get("canonical_values", item.get("values", [])),
-                        }
-                        for frame in frames
-                        for item in frame["actions"]
-                    ]
+                        prompt_json = f'[{system[0]}, {", ".join(window)}]'
+                        prompt_length = system[1] + totals[-1] - totals[start] + len(window)
+                    # Equal keys <=> equal prompt and ground truth: ids stand for exact strings (roles alternate
+                    # from the window's first user turn, so the utterances alone fix the pieces).
+                    duplicate_key = (system[2], *ids[start:], interned.setdefault(utterance, len(interned)))
+                    actions = frames[0]["actions"] if len(frames) == 1 else [
+                        item for frame in frames for item in frame["actions"]]
+                    acts = tuple([item["act"] for item in actions])
+                    if not ACTION_FIELDS.issuperset(chain.from_iterable(actions)):
+                        # Fields a Sample does not keep (none in SGD itself) are dropped rather than copied.
+                        actions = [{k: v for k, v in item.items() if k in ACTION_FIELDS} for item in actions]
                     services_json = self._services_json.get(turn_services)
                     if services_json is None:
                         services_json = self._services_json[turn_services] = _dumps(list(turn_services))
                     line = (
-                        f'{head}{_str(f"{key}/{index}")}{middle}{index}, "split": {self.split_json}, '
+                        f'{head}{index}{middle}{index}, "split": {self.split_json}, '
                         f'"services": {services_json}, "prompt": {prompt_json}, '
-                        f'"ground_truth": {_str(utterance)}, "system_actions": {_dumps(actions)}, '
+                        f'"ground_truth": {encoded}, "system_actions": {_dumps(actions)}, '
                         f'"service_call": {encoded_call[0]}, "service_results": {encoded_call[1]}, '
                         f'"task_description": {task_json}, "rubric": null}}\n'
                     )
-                    yield CompiledLine(key, line, self.split, turn_services,
-                                       tuple(item["act"] for item in actions), prompt_length, digest)
+                    samples.append(CompiledLine(key, line, self.split, turn_services, acts, prompt_length,
+                                                duplicate_key))
             roles.append(role)
             if as_text:
-                text = text_line({"role": role, "content": utterance})
-                piece = _str(text)[1:-1]
-                lengths.append(len(text))
+                label = ROLE_LABELS[role]
+                pieces.append(f"{label}: {encoded[1:-1]}")
+                totals.append(totals[-1] + len(label) + 2 + len(utterance))
             else:
-                piece = f'{{"role": "{role}", "content": {_str(utterance)}}}'
-                lengths.append(len(utterance))
-            pieces.append(piece)
-            if dedupe:
-                digests.append(_digest(piece))
+                pieces.append(f'{{"role": "{role}", "content": {encoded}}}')
+                totals.append(totals[-1] + len(utterance))
+            ids.append(interned.setdefault(utterance, len(interned)))
+        return samples
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: parsed dialogues hold no reference cycles, and its passes over the
+    hundreds of thousands of objects `json.load` creates per file cost a quarter of a compile."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
-def _digest_bytes(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
-def iter_compiled(root: Path, options: CompileOptions, result: CompileResult) -> Iterator[CompiledLine]:
-    """Every sample of the chosen splits in dataset order, duplicates removed and `--limit` applied."""
+def iter_compiled(root: Path, options: CompileOptions, result: CompileResult,
+                  on_file: Callable[[], None] | None = None) -> Iterator[CompiledLine]:
+    """Every sample of the chosen splits in dataset order, duplicates removed and `--limit` applied.
+    `on_file` is called after each dialogues file (for a progress bar)."""
     schemas = {split: read_schema(root, split) for split in options.splits}
     result.inputs = [Path(root) / split / "schema.json" for split in options.splits]
     services = select_services(schemas, options.services, options.domains)
-    seen: set[bytes] = set()
+    seen: set[tuple[int, ...]] = set()
+    interned: dict[str, int] = {}
     for split in options.splits:
-        compiler = DialogueCompiler(split, schemas[split], options, services)
-        for dialogue in iter_dialogues(root, split, schemas[split], services=services, skip_bad=options.skip_bad,
-                                       report=result.report):
-            for compiled in compiler.samples(dialogue):
-                result.built += 1
-                if options.dedupe:
-                    if compiled.digest in seen:
-                        result.duplicates += 1
-                        continue
-                    seen.add(compiled.digest)
-                yield compiled
+        compiler = DialogueCompiler(split, schemas[split], options, services, interned)
+        schema = schemas[split]
+        for path, dialogues in iter_dialogue_files(root, split, skip_bad=options.skip_bad, report=result.report):
+            for number, dialogue in enumerate(dialogues):
+                if services is not None and isinstance(dialogue, dict) and dialogue.get("services") and \
+                        services.isdisjoint(dialogue["services"]):
+                    continue
+                try:
+                    built = compiler.build(dialogue)
+                except MALFORMED:
+                    problem = check_dialogue(dialogue, schema, split)
+                    if problem is None:
+                        raise  # the dialogue is fine: this is a bug in compile, keep its traceback
+                    skip_or_raise(result.report, BadDialogue(path, dialogue_name(dialogue, number), problem),
+                                  options.skip_bad)
+                    continue
+                result.report.dialogues += 1
+                yield from _kept(built, options, result, seen)
                 if options.limit is not None and result.built - result.duplicates >= options.limit:
                     return
+            if on_file is not None:
+                on_file()
+
+
+def _kept(built: list[CompiledLine], options: CompileOptions, result: CompileResult,
+          seen: set[tuple[int, ...]]) -> Iterator[CompiledLine]:
+    """The samples of one dialogue that are not duplicates, up to `--limit`."""
+    for compiled in built:
+        if options.limit is not None and result.built - result.duplicates >= options.limit:
+            return
+        result.built += 1
+        if options.dedupe:
+            if compiled.duplicate_key in seen:
+                result.duplicates += 1
+                continue
+            seen.add(compiled.duplicate_key)
+        yield compiled
 
 
 def reservoir(items: Iterator[CompiledLine], size: int, seed: int) -> list[CompiledLine]:
@@ -313,31 +385,28 @@ def compile_samples(
         raise InputError(f"{root}: no such folder; run `teachkit sgd download` or pass --sgd-root")
     result = CompileResult(out=out, eval_out=eval_out)
 
-    stream = iter_compiled(root, options, result)
-    total = options.limit if options.sample is None else None
-    with output.progress("compiling", total=total, unit="samples") as bar:
-        def counted(items: Iterator[CompiledLine]) -> Iterator[CompiledLine]:
-            # The bar moves every 512 samples: a rich update per sample would cost more than the sample.
-            pending = 0
-            for item in items:
-                pending += 1
-                if pending == 512:
-                    bar.advance(pending)
-                    pending = 0
-                yield item
-            bar.advance(pending)
-
-        stream = counted(stream)
+    for split in options.splits:
+        read_schema(root, split)  # a missing schema is reported before anything else
+    files = sum(len(dialogue_files(root, split)) for split in options.splits)
+    with paused_gc(), output.progress("compiling", total=files, unit="files") as bar:
+        stream = iter_compiled(root, options, result,
+                               on_file=lambda: bar.advance(1, samples=result.built - result.duplicates))
         if options.sample is not None:
             stream = iter(reservoir(stream, options.sample, options.seed))
         if eval_out is None:
             with atomic_write(out) as handle:
                 dialogues: set[str] = set()
+                pending: list[str] = []
+                add = result.stats.add
                 for item in stream:
-                    handle.write(item.line)
+                    pending.append(item.line)
+                    if len(pending) == 256:
+                        handle.write("".join(pending))
+                        pending.clear()
                     dialogues.add(item.dialogue_key)
-                    result.stats.add(item.split, item.services, item.acts, item.prompt_length)
-                    result.samples += 1
+                    add(item.split, item.services, item.acts, item.prompt_length)
+                handle.write("".join(pending))
+                result.samples = result.stats.samples
                 result.dialogues = len(dialogues)
         else:
             _write_with_eval_split(stream, out, eval_out, options, result)

@@ -24,7 +24,7 @@ from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Sample, SgdEvalPair
 from teachkit.settings import Settings
 from teachkit.sgd.judges import Judge, Judgement, open_judge
-from teachkit.sgd.train import ChatFormat, fit_prompt
+from teachkit.sgd.train import ChatFormat, fit_prompt, quiet_libraries
 
 
 def responses_path_for(report: Path) -> Path:
@@ -182,6 +182,7 @@ def evaluate(
     if not samples:
         raise InputError(f"{eval_path}: no samples")
     judge = open_judge(settings, model=judge_model)
+    quiet_libraries(out)
 
     generation = {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
                   "batch_size": config.batch_size, "max_prompt_length": config.max_prompt_length, "seed": config.seed}

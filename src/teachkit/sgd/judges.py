@@ -743,9 +743,15 @@ class ScoreCache:
             return None
         return Judgement(score=float(value["score"]), reasons=value.get("reasons", ""), from_cache=True)
 
-    def put(self, key: str, judgement: Judgement) -> None:
+    def put(self, key: str, judgement: Judgement, *, sample_id: str = "", response: str = "") -> None:
+        # The sample id and response are kept beside the score for people inspecting the file; the key is a hash.
         with self._lock:
-            self._db[key] = {"score": judgement.score, "reasons": judgement.reasons}
+            self._db[key] = {"score": judgement.score, "reasons": judgement.reasons, "sample_id": sample_id,
+                             "response": response}
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._db.values())
 
     def __len__(self) -> int:
         with self._lock:
@@ -824,20 +830,27 @@ class LlmJudge:
             first = pending[key][0]
             messages = [Message(**m) for m in self.template.render(samples[first], responses[first])]
             requests.append(ModelRequest(messages=messages, json_schema=JUDGE_SCHEMA))
-        replies = await self.client.generate_batch(requests) if requests else []
-        for key, reply in zip(keys, replies, strict=True):
+
+        def record(position: int, reply: Any) -> None:
+            # Called as each reply arrives: its score is stored at once, so a kill mid-batch loses only what is
+            # still in flight.
+            key = keys[position]
             if reply.from_cache:
                 self.stats.cache_hits += 1
             else:
                 self.stats.calls += 1
             score, reasons, error = read_judge_reply(reply)
             judgement = Judgement(score=score, reasons=reasons, error=error, from_cache=reply.from_cache)
+            first = pending[key][0]
             if error is None and self.cache is not None:
-                self.cache.put(key, judgement)
+                self.cache.put(key, judgement, sample_id=samples[first].id, response=responses[first])
             for index in pending[key]:
                 results[index] = judgement
                 if error is not None:
                     self.stats.count_failure(error)
+
+        if requests:
+            await self.client.generate_batch(requests, on_result=record)
         done = [r for r in results if r is not None]
         self.stats.scored += sum(1 for r in done if r.score is not None)
         return done

@@ -136,60 +136,94 @@ def select_services(
 
 
 def check_dialogue(dialogue: Any, schema: dict[str, ServiceSchema], split: str) -> str | None:
-    """What is wrong with one dialogue for compile, or None. It runs on every dialogue of a split, so the common
-    case is a plain loop; an unexpected shape (a missing key, a wrong type) is described by `_describe_shape`."""
-    try:
-        turns = dialogue["turns"]
-        if not isinstance(dialogue["dialogue_id"], str) or not turns:
-            return _describe_shape(dialogue, schema, split)
-        for index, turn in enumerate(turns):
-            speaker = turn["speaker"]
-            if speaker != ("USER" if index % 2 == 0 else "SYSTEM"):
-                expected = "USER" if index % 2 == 0 else "SYSTEM"
-                return (
-                    f"turn {index}: speaker {speaker} where {expected} was expected; "
-                    "speakers must alternate, starting with USER"
-                )
-            frames = turn["frames"]
-            if not frames:
-                return f"turn {index} ({speaker}): no frames"
-            if turn["utterance"].__class__ is not str:
-                return f"turn {index}: the utterance is not a string"
-            for frame in frames:
-                if frame["service"] not in schema:
-                    return f"turn {index}: service {frame['service']!r} is not in {split}/schema.json"
-                if frame["actions"].__class__ is not list:
-                    return f"turn {index}: frame of {frame['service']} has no actions list"
-    except (KeyError, TypeError, AttributeError):
-        return _describe_shape(dialogue, schema, split)
-    return None
-
-
-def _describe_shape(dialogue: Any, schema: dict[str, ServiceSchema], split: str) -> str:
-    """The first missing field or wrong type of a malformed dialogue, in words."""
+    """What is wrong with one dialogue for compile, or None: the first problem, in words."""
     if not isinstance(dialogue, dict):
         return f"expected a dialogue object, found {type(dialogue).__name__}"
     if not isinstance(dialogue.get("dialogue_id"), str):
         return "missing dialogue_id"
+    services = dialogue.get("services", [])
+    if not isinstance(services, list) or not all(isinstance(name, str) for name in services):
+        return "services is not a list of service names"
     turns = dialogue.get("turns")
     if not isinstance(turns, list) or not turns:
         return "no turns"
     for index, turn in enumerate(turns):
-        if not isinstance(turn, dict):
-            return f"turn {index}: expected an object"
-        if "speaker" not in turn:
-            return f"turn {index}: missing speaker"
-        if not isinstance(turn.get("utterance"), str):
-            return f"turn {index}: missing utterance"
-        frames = turn.get("frames")
-        if not isinstance(frames, list) or not frames:
-            return f"turn {index} ({turn['speaker']}): no frames"
-        for frame in frames:
-            if not isinstance(frame, dict) or "service" not in frame:
-                return f"turn {index}: a frame without a service"
-            if not isinstance(frame.get("actions"), list):
-                return f"turn {index}: frame of {frame['service']} has no actions list"
-    return "malformed dialogue"
+        problem = _check_turn(index, turn, schema, split)
+        if problem is not None:
+            return f"turn {index}{problem}"
+    return None
+
+
+def _check_turn(index: int, turn: Any, schema: dict[str, ServiceSchema], split: str) -> str | None:
+    if not isinstance(turn, dict):
+        return ": expected an object"
+    if "speaker" not in turn:
+        return ": missing speaker"
+    expected = "USER" if index % 2 == 0 else "SYSTEM"
+    speaker = turn["speaker"]
+    if speaker != expected:
+        return f": speaker {speaker} where {expected} was expected; speakers must alternate, starting with USER"
+    if not isinstance(turn.get("utterance"), str):
+        return ": missing utterance"
+    frames = turn.get("frames")
+    if not isinstance(frames, list) or not frames:
+        return f" ({speaker}): no frames"
+    for frame in frames:
+        if not isinstance(frame, dict):
+            return ": a frame is not an object"
+        service = frame.get("service")
+        if service not in schema:
+            return f": service {service!r} is not in {split}/schema.json"
+        actions = frame.get("actions")
+        if not isinstance(actions, list) or not all(
+            isinstance(item, dict) and isinstance(item.get("act"), str) for item in actions
+        ):
+            return f": frame of {service} has no actions list (objects with an act)"
+        if "state" in frame and not isinstance(frame["state"], dict):
+            return f": frame of {service}: state is not an object"
+        if "service_call" in frame:
+            call = frame["service_call"]
+            if not isinstance(call, dict) or not isinstance(call.get("method"), str) or not isinstance(
+                call.get("parameters", {}), dict
+            ):
+                return f": frame of {service}: service_call needs a method and a parameters object"
+            results = frame.get("service_results", [])
+            if not isinstance(results, list) or not all(isinstance(item, dict) for item in results):
+                return f": frame of {service}: service_results is not a list of objects"
+    return None
+
+
+def iter_dialogue_files(
+    root: Path, split: str, *, skip_bad: bool = False, report: ReadReport | None = None
+) -> Iterator[tuple[Path, list[Any]]]:
+    """Each dialogues file of a split, parsed: (path, its JSON list). One file in memory at a time.
+
+    A file that is not a JSON list raises InputError naming it, or with `skip_bad` is recorded and skipped.
+    """
+    report = report if report is not None else ReadReport()
+    for path in dialogue_files(root, split):
+        report.files.append(path)
+        try:
+            with path.open("rb") as handle:
+                dialogues = json.load(handle)
+        except json.JSONDecodeError as error:
+            problem = f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+            skip_or_raise(report, BadDialogue(path, None, problem), skip_bad)
+            continue
+        except UnicodeDecodeError:
+            skip_or_raise(report, BadDialogue(path, None, "not a UTF-8 JSON file"), skip_bad)
+            continue
+        if not isinstance(dialogues, list):
+            problem = f"expected a JSON list of dialogues, found {type(dialogues).__name__}"
+            skip_or_raise(report, BadDialogue(path, None, problem), skip_bad)
+            continue
+        yield path, dialogues
+
+
+def dialogue_name(dialogue: Any, number: int) -> str:
+    """The dialogue's id, or its position in the file when it has none."""
+    dialogue_id = dialogue.get("dialogue_id") if isinstance(dialogue, dict) else None
+    return dialogue_id if isinstance(dialogue_id, str) else f"#{number}"
 
 
 def iter_dialogues(
@@ -207,28 +241,11 @@ def iter_dialogues(
     raises InputError naming the file and dialogue id, or with `skip_bad` is recorded in `report.bad` and skipped.
     """
     report = report if report is not None else ReadReport()
-    for path in dialogue_files(root, split):
-        report.files.append(path)
-        try:
-            with path.open("rb") as handle:
-                dialogues = json.load(handle)
-        except json.JSONDecodeError as error:
-            problem = f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-            _skip_or_raise(report, BadDialogue(path, None, problem), skip_bad)
-            continue
-        except UnicodeDecodeError:
-            _skip_or_raise(report, BadDialogue(path, None, "not a UTF-8 JSON file"), skip_bad)
-            continue
-        if not isinstance(dialogues, list):
-            problem = f"expected a JSON list of dialogues, found {type(dialogues).__name__}"
-            _skip_or_raise(report, BadDialogue(path, None, problem), skip_bad)
-            continue
+    for path, dialogues in iter_dialogue_files(root, split, skip_bad=skip_bad, report=report):
         for number, dialogue in enumerate(dialogues):
             problem = check_dialogue(dialogue, schema, split)
             if problem is not None:
-                dialogue_id = dialogue.get("dialogue_id") if isinstance(dialogue, dict) else None
-                name = dialogue_id if isinstance(dialogue_id, str) else f"#{number}"
-                _skip_or_raise(report, BadDialogue(path, name, problem), skip_bad)
+                skip_or_raise(report, BadDialogue(path, dialogue_name(dialogue, number), problem), skip_bad)
                 continue
             if services is not None and services.isdisjoint(dialogue.get("services") or _frame_services(dialogue)):
                 continue
@@ -240,7 +257,8 @@ def _frame_services(dialogue: dict[str, Any]) -> set[str]:
     return {frame["service"] for turn in dialogue["turns"] for frame in turn["frames"]}
 
 
-def _skip_or_raise(report: ReadReport, bad: BadDialogue, skip_bad: bool) -> None:
+def skip_or_raise(report: ReadReport, bad: BadDialogue, skip_bad: bool) -> None:
+    """Stop on a bad dialogue with an InputError naming file and dialogue, or record it when skipping."""
     if not skip_bad:
         raise InputError(f"{bad.describe()}; fix or remove it, or pass --skip-bad to skip bad dialogues")
     report.bad.append(bad)

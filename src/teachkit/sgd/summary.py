@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,23 +12,48 @@ from teachkit.records import Sample
 
 
 class SampleStats:
-    """Counts and prompt lengths of the samples added, in characters or in tokens of one tokenizer."""
+    """Counts and prompt lengths of the samples added, in characters or in tokens of one tokenizer.
+
+    Samples are counted per (split, services, acts) combination, a single dict update per sample (compile adds
+    hundreds of thousands); the per-split, per-service and per-act counts are derived from those when asked.
+    """
 
     def __init__(self, unit: str = "chars"):
         self.unit = unit
-        self.samples = 0
-        self.by_split: Counter[str] = Counter()
-        self.by_service: Counter[str] = Counter()
-        self.by_act: Counter[str] = Counter()
         self.lengths: list[int] = []
+        self._combinations: Counter[tuple[str, tuple[str, ...], tuple[str, ...]]] = Counter()
 
-    def add(self, split: str, services: Iterable[str], acts: Iterable[str], prompt_length: int) -> None:
-        self.samples += 1
-        self.by_split[split] += 1
-        self.by_service.update(services)
-        # An act counts once per sample: the table says how many samples perform it.
-        self.by_act.update(set(acts))
+    def add(self, split: str, services: tuple[str, ...], acts: tuple[str, ...], prompt_length: int) -> None:
+        self._combinations[split, services, acts] += 1
         self.lengths.append(prompt_length)
+
+    @property
+    def samples(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def by_split(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for (split, _, _), count in self._combinations.items():
+            counts[split] += count
+        return counts
+
+    @property
+    def by_service(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for (_, services, _), count in self._combinations.items():
+            for service in set(services):
+                counts[service] += count
+        return counts
+
+    @property
+    def by_act(self) -> Counter[str]:
+        """Samples that perform each act (an act said twice in one turn counts once)."""
+        counts: Counter[str] = Counter()
+        for (_, _, acts), count in self._combinations.items():
+            for act in set(acts):
+                counts[act] += count
+        return counts
 
     def length_summary(self) -> dict[str, Any]:
         if not self.lengths:
@@ -84,7 +109,7 @@ def summarize_files(paths: Sequence[Path], tokenizer: Any = None, batch_size: in
         texts = [prompt_text(sample.prompt) for sample in pending]
         lengths = count_tokens(tokenizer, texts) if tokenizer is not None else [len(text) for text in texts]
         for sample, length in zip(pending, lengths, strict=True):
-            stats.add(sample.split, sample.services, (a.act for a in sample.system_actions), length)
+            stats.add(sample.split, tuple(sample.services), tuple(a.act for a in sample.system_actions), length)
         pending.clear()
 
     for path in paths:

@@ -261,11 +261,11 @@ class TrainReport:
         }
 
 
-def make_progress_callback(task: ProgressTask, history: list[StepLog], out: Output) -> Any:
+def make_progress_callback(task: ProgressTask, history: list[StepLog], out: Output, deadline: float | None) -> Any:
     from transformers import TrainerCallback
 
     class StepProgress(TrainerCallback):
-        """Per-step reward and judge counters: on the progress bar, in the history, and as --verbose lines."""
+        """Per-step reward and judge counters (progress bar, history, --verbose lines), and the time limit."""
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
             if not logs or "reward" not in logs:
@@ -289,6 +289,10 @@ def make_progress_callback(task: ProgressTask, history: list[StepLog], out: Outp
 
         def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
             task.advance(1)
+            if deadline is not None and time.monotonic() >= deadline and not control.should_training_stop:
+                out.info(f"time limit reached after step {state.global_step}; saving and stopping")
+                control.should_training_stop = True
+                control.should_save = True
 
     return StepProgress()
 
@@ -340,13 +344,40 @@ def existing_checkpoints(output_dir: Path) -> list[Path]:
     )
 
 
+def is_complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last: a checkpoint without it was cut short by a kill."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def lora_config(r: int, alpha: int) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
 
 
-def train_grpo(
+@dataclass
+class GrpoRun:
+    """A trainer ready to train, with what the report needs to know about how it was set up."""
+
+    trainer: Any
+    tokenizer: Any
+    judge: Judge
+    reward: JudgeReward
+    samples: list[Sample]
+    output_dir: Path
+    resume_from: str | None
+    chat: ChatFormat | None
+    prompts_cut: int
+    prompts_over_limit: int
+    device: str
+    dtype: str
+
+
+def prepare_run(
     train_path: Path,
     settings: Settings,
     *,
@@ -354,12 +385,10 @@ def train_grpo(
     resume: bool = False,
     overwrite: bool = False,
     out: Output | None = None,
-) -> TrainReport:
-    """Train `settings.sgd.train.model` with GRPO on the samples in `train_path`; return what happened."""
+) -> GrpoRun:
+    """Everything up to `trainer.train()`: checks, samples, judge, student, prompts that fit, the GRPOTrainer."""
     out = out or Output()
     config = settings.sgd.train
-    started_at = now_iso()
-    started = time.monotonic()
     output_dir = Path(config.output_dir)
     check_batch_shape(config)
     checkpoints = existing_checkpoints(output_dir)
@@ -374,6 +403,7 @@ def train_grpo(
         checkpoints = []
     samples = load_samples(train_path)
     judge = open_judge(settings, model=judge_model)
+    quiet_libraries(out)
 
     from teachkit.models import default_device, default_dtype, load_model_and_tokenizer
 
@@ -401,68 +431,92 @@ def train_grpo(
     if over:
         out.warn(f"{over} prompt(s) stay longer than --max-prompt-length {config.max_prompt_length} with only the "
                  "system message and the latest user turn; they are used whole")
-    dataset = Dataset.from_list(rows)
-
-    args = grpo_config(settings, output_dir, dtype_is_bf16=str(dtype) == "torch.bfloat16", on_gpu=device == "cuda")
-    reward = JudgeReward(judge, {s.id: s for s in samples})
 
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
-    quiet_libraries(out)
+    reward = JudgeReward(judge, {s.id: s for s in samples})
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[reward],
-        args=args,
-        train_dataset=dataset,
+        args=grpo_config(settings, output_dir, dtype_is_bf16=str(dtype) == "torch.bfloat16", on_gpu=device == "cuda"),
+        train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=lora_config(config.lora_r, config.lora_alpha) if config.use_lora else None,
     )
+    # The step callback below reports progress; the default ones would print dicts on stdout (and break --json).
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     resume_from = None
     if resume:
-        if checkpoints:
-            resume_from = str(checkpoints[-1])
+        complete = [checkpoint for checkpoint in checkpoints if is_complete(checkpoint)]
+        for checkpoint in checkpoints:
+            if checkpoint not in complete:
+                out.warn(f"{checkpoint}: incomplete (the run was stopped while saving it); not resumed from")
+        if complete:
+            resume_from = str(complete[-1])
             out.info(f"resuming from {resume_from}")
         else:
-            out.info(f"{output_dir}: no checkpoint yet; starting from the beginning")
+            out.info(f"{output_dir}: no complete checkpoint yet; starting from the beginning")
+    return GrpoRun(trainer=trainer, tokenizer=tokenizer, judge=judge, reward=reward, samples=samples,
+                   output_dir=output_dir, resume_from=resume_from, chat=chat, prompts_cut=cut,
+                   prompts_over_limit=over, device=device, dtype=str(dtype).replace("torch.", ""))
+
+
+def train_grpo(
+    train_path: Path,
+    settings: Settings,
+    *,
+    judge_model: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    out: Output | None = None,
+) -> TrainReport:
+    """Train `settings.sgd.train.model` with GRPO on the samples in `train_path`; save the model (the LoRA adapter
+    with `use_lora`) and tokenizer into the output dir with `train_summary.json`; return what happened."""
+    out = out or Output()
+    config = settings.sgd.train
+    started_at = now_iso()
+    started = time.monotonic()
+    run = prepare_run(train_path, settings, judge_model=judge_model, resume=resume, overwrite=overwrite, out=out)
+    trainer, judge = run.trainer, run.judge
     history: list[StepLog] = []
-    out.info(f"GRPO: {config.model} on {len(samples)} samples, judge {judge.describe()}, {config.max_steps} steps, "
-             f"{config.num_generations} completions per prompt, device {device}")
+    out.info(f"GRPO: {config.model} on {len(run.samples)} samples, judge {judge.describe()}, {config.max_steps} "
+             f"steps, {config.num_generations} completions per prompt, device {run.device}")
     try:
         with out.progress("GRPO steps", total=config.max_steps, unit="steps") as task:
-            if resume_from:
-                task.advance(int(Path(resume_from).name.split("-")[-1]))
-            trainer.add_callback(make_progress_callback(task, history, out))
-            trainer.train(resume_from_checkpoint=resume_from)
-        trainer.save_model(str(output_dir))
-        tokenizer.save_pretrained(str(output_dir))
+            if run.resume_from:
+                task.advance(int(Path(run.resume_from).name.split("-")[-1]))
+            deadline = started + config.max_minutes * 60 if config.max_minutes else None
+            trainer.add_callback(make_progress_callback(task, history, out, deadline))
+            trainer.train(resume_from_checkpoint=run.resume_from)
+        trainer.save_model(str(run.output_dir))
+        run.tokenizer.save_pretrained(str(run.output_dir))
     finally:
         close_judge(judge, trainer)
 
     report = TrainReport(
-        output_dir=output_dir,
+        output_dir=run.output_dir,
         model=config.model,
         judge=judge.describe(),
-        samples=len(samples),
+        samples=len(run.samples),
         steps=trainer.state.global_step,
-        resumed_from=resume_from,
+        resumed_from=run.resume_from,
         runtime_s=time.monotonic() - started,
-        judge_stats={**judge.stats.as_dict(), "failed_rewards": reward.failures_seen},
-        prompts_cut=cut,
-        prompts_over_limit=over,
-        chat_format=chat.__dict__ if chat else {},
-        device=device,
-        dtype=str(dtype).replace("torch.", ""),
+        judge_stats={**judge.stats.as_dict(), "failed_rewards": run.reward.failures_seen},
+        prompts_cut=run.prompts_cut,
+        prompts_over_limit=run.prompts_over_limit,
+        chat_format=run.chat.__dict__ if run.chat else {},
+        device=run.device,
+        dtype=run.dtype,
         history=history,
     )
-    summary_path = output_dir / SUMMARY_FILE
+    summary_path = run.output_dir / SUMMARY_FILE
     with atomic_write(summary_path) as handle:
         json.dump(report.as_dict(), handle, indent=2)
         handle.write("\n")
     write_manifest(summary_path, settings=settings, inputs=[train_path], started_at=started_at,
-                   counts={"samples": len(samples), "steps": report.steps, **judge.stats.as_dict()})
+                   counts={"samples": len(run.samples), "steps": report.steps, **judge.stats.as_dict()})
     return report
 
 
@@ -508,8 +562,9 @@ def quiet_libraries(out: Output) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    warnings.filterwarnings("ignore", category=UserWarning, module="trl")
+    hf_logging.disable_progress_bar()
+    # Deprecation notices of transformers/TRL/peft internals, addressed to their developers rather than ours.
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def close_judge(judge: Judge, trainer: Any) -> None:
