@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_crafter_env.py [--steps 6000] [--no-tokens]
 
 1. step + text observation with random actions vs stock `crafter.Env.step` with random actions (target >= 3x);
-   resets are done between episodes but not timed here.
+   resets are done between episodes but not timed here; the runs alternate in rounds.
 2. reset (world generation) in steady state vs stock crafter without numba (target <= 0.1 s).
 3. tokens per observation (full, compact) and per prompt (system + user turn with 4 steps of history), counted with
    the SmolLM2-135M tokenizer of the embedded default student, over observations of scripted-expert episodes.
@@ -30,26 +30,40 @@ from teachkit.crafter.prompts import system_prompt, user_prompt
 from teachkit.crafter.rollout import PlayConfig, play_episodes
 
 
-def timed_steps(step, reset, steps: int, seed: int = 0) -> float:
-    """Steps per second of `step(action_index)`; `reset()` runs untimed whenever an episode ends."""
-    actions = np.random.RandomState(seed).randint(len(ACTIONS), size=steps)
-    reset()
-    spent = 0.0
-    for action in actions:
-        started = time.perf_counter()
-        done = step(int(action))
-        spent += time.perf_counter() - started
-        if done:
-            reset()
-    return steps / spent
+class Timed:
+    """Random-action steps of one environment, timed in chunks so that runs can be interleaved.
+
+    `step(action_index)` returns whether the episode ended; `reset()` then runs untimed.
+    """
+
+    def __init__(self, step, reset, seed: int = 0):
+        self.step = step
+        self.reset = reset
+        self.random = np.random.RandomState(seed)
+        self.steps = 0
+        self.seconds = 0.0
+        reset()
+
+    def run(self, steps: int) -> None:
+        for action in self.random.randint(len(ACTIONS), size=steps):
+            started = time.perf_counter()
+            done = self.step(int(action))
+            self.seconds += time.perf_counter() - started
+            self.steps += 1
+            if done:
+                self.reset()
+
+    @property
+    def rate(self) -> float:
+        return self.steps / self.seconds
 
 
-def stock_steps_per_s(steps: int) -> float:
+def stock_env() -> Timed:
     env = crafter.Env(seed=0)
-    return timed_steps(lambda a: env.step(a)[2], env.reset, steps)
+    return Timed(lambda a: env.step(a)[2], env.reset)
 
 
-def text_steps_per_s(steps: int, observation_format: str) -> float:
+def text_env(observation_format: str) -> Timed:
     game = CrafterGame()
     seeds = iter(range(10**6))
 
@@ -58,7 +72,7 @@ def text_steps_per_s(steps: int, observation_format: str) -> float:
         observe(game, observation_format)
         return result.done
 
-    return timed_steps(step, lambda: game.reset(next(seeds)), steps)
+    return Timed(step, lambda: game.reset(next(seeds)))
 
 
 STOCK_RESET = """
@@ -144,9 +158,14 @@ def main() -> None:
     args = parser.parse_args()
 
     reset_first, reset_steady = reset_seconds()
-    stock = stock_steps_per_s(args.steps // 2)
-    full = text_steps_per_s(args.steps, "full")
-    compact = text_steps_per_s(args.steps, "compact")
+    runs = {"stock": stock_env(), "full": text_env("full"), "compact": text_env("compact")}
+    # Interleaved rounds, so that other load on the machine weighs on every run alike.
+    rounds = 20
+    for _ in range(rounds):
+        runs["stock"].run(args.steps // rounds // 4)
+        runs["full"].run(args.steps // rounds)
+        runs["compact"].run(args.steps // rounds)
+    stock, full, compact = (runs[name].rate for name in ("stock", "full", "compact"))
     stock_reset = stock_reset_without_numba()
     results = {
         "stock_env_step_steps_per_s": round(stock, 1),

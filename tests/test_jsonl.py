@@ -87,3 +87,14 @@ def test_appender_recovers_a_torn_line_and_knows_what_is_done(tmp_path):
         appender.append(episode(1))
     assert len(warnings) == 1 and "torn last line" in warnings[0]
     assert [e.id for e in read_records(path, Episode)] == ["ep-0", "ep-1"]
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "out.jsonl"
+    with atomic_write(path) as handle:
+        handle.write("x\n")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -224,6 +224,7 @@ class FinetuneSettings(Section):
     merge: bool = Field(False, description="also save the model with the adapter merged into it")
     seed: int = Field(0, description="seed of the local fine-tune (data order, LoRA init)")
     logging_steps: int = Field(10, gt=0, description="log loss every this many steps")
+    max_minutes: float | None = Field(None, gt=0, description="stop a local fine-tune after this long (and save it)")
 
 
 class CrafterEvalSettings(Section):

@@ -1,12 +1,14 @@
 """The client through the real google-genai SDK against the loopback fake: order, limits, retries, timeouts,
 cache, budget, ledger and secrets."""
 
+import logging
 import threading
 import time
 
-from llm_helpers import API_KEY, ask, batch, run
+from llm_helpers import API_KEY, ask, batch, fast_settings, run
 
 from teachkit.llm.cache import cache_path
+from teachkit.manifest import now_iso, write_manifest
 from teachkit.testing.fake_gemini import error, hang, malformed, rate_limited, text, unavailable
 
 
@@ -127,11 +129,16 @@ def test_max_cost_stops_starting_new_requests(gemini_client, fake_gemini):
     assert summary["tokens"] == {"prompt": 2_000_000, "output": 0, "thoughts": 0}
 
 
-def test_the_api_key_appears_in_no_error_cache_or_summary(gemini_client, fake_gemini, tmp_path):
+def test_the_api_key_appears_in_no_error_log_cache_summary_or_manifest(gemini_client, fake_gemini, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
     # A server (or proxy) that echoes the key back in its error message.
     fake_gemini.push(error(400, f"API key not valid: {API_KEY}", "INVALID_ARGUMENT"), "fine")
     client = gemini_client(use_cache=True)
     results = run(batch(client, [ask("a"), ask("b")]))
+    assert API_KEY not in caplog.text
+    manifest = write_manifest(tmp_path / "out.jsonl", settings=fast_settings(tmp_path), started_at=now_iso(),
+                              extra={"llm": client.ledger.summary()})
+    assert API_KEY not in manifest.read_text() and '"cost_usd"' in manifest.read_text()
     assert results[0].error_kind == "auth" and API_KEY not in results[0].error and "GEMINI_API_KEY" in results[0].error
     assert fake_gemini.requests[0].header("x-goog-api-key") == API_KEY  # it was sent, to the server only
     assert API_KEY not in str(client.ledger.summary())

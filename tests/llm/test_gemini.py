@@ -88,3 +88,16 @@ def test_vertex_mode_speaks_the_vertex_path_with_a_bearer_token(fake_gemini, tmp
     assert "/projects/my-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent" \
         in sent.path
     assert sent.header("Authorization") == "Bearer fake-token"
+
+
+def test_a_server_that_is_down_is_a_connection_error(gemini_key, tmp_path):
+    from llm_helpers import fast_settings
+
+    from teachkit.llm import open_client
+    from teachkit.testing import FakeGemini
+
+    with FakeGemini() as server:
+        url = server.url
+    client = open_client(f"gemini:gemini-2.5-flash@{url}", fast_settings(tmp_path, max_attempts=2), use_cache=False)
+    result = run(batch(client, [ask("a")]))[0]
+    assert result.error_kind == "connection" and result.attempts == 2

@@ -73,3 +73,12 @@ def test_a_role_key_is_never_sent_to_another_provider(tmp_path, fake_openai):
     client = open_client(ModelSpec(provider="openai", model="m", base_url=fake_openai.url + "/v1"), settings)
     assert run(batch(client, [ask("hi")]))[0].ok
     assert API_KEY not in str(fake_openai.requests[0].headers)
+
+
+def test_an_unusable_cache_dir_is_a_setup_error(tmp_path, gemini_key):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings = fast_settings(tmp_path, **{"paths.cache_dir": str(blocker / "cache")})
+    with pytest.raises(InputError, match="--no-cache"):
+        open_client("gemini:gemini-2.5-flash", settings, use_cache=True)
+    assert open_client("gemini:gemini-2.5-flash", settings, use_cache=False).cache is None

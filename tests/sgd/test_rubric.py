@@ -147,6 +147,12 @@ def test_compile_with_rubric_does_both_in_one_run(tmp_path: Path, judge_env) -> 
     assert sorted(p.name for p in Path("out").iterdir()) == [
         "train.eval.jsonl", "train.eval.jsonl.manifest.json", "train.jsonl", "train.jsonl.manifest.json"]
     assert json.loads(manifest_path(Path("out/train.jsonl")).read_text())["judge"]["requests"] == 10
+    resumed = runner.invoke(app, ["--json", "sgd", "compile", "--sgd-root", str(EXAMPLES), "--split", "dev",
+                                  "--limit", "10", "--eval-fraction", "0.3", "--out", "out/train.jsonl",
+                                  "--with-rubric", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(judge_env.requests) == 10
+    assert [s.id for s in read_records(Path("out/train.jsonl"), Sample)] == [s.id for s in train]
 
 
 def test_a_missing_key_stops_before_any_work(tmp_path: Path) -> None:

@@ -318,36 +318,39 @@ def finetune_command(
     ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Passes over the data (both backends).")] = None,
     project: Annotated[str | None, typer.Option("--project", help="Vertex: Google Cloud project.")] = None,
-    location: Annotated[str | None, typer.Option("--location", help="Vertex: Region, e.g. us-central1.")] = None,
-    bucket: Annotated[str | None, typer.Option("--bucket", help="Vertex: Bucket for the data (no gs://).")] = None,
-    prefix: Annotated[str | None, typer.Option("--prefix", help="Vertex: Object prefix in the bucket.")] = None,
+    location: Annotated[str | None, typer.Option("--location", help="Vertex: region, e.g. us-central1.")] = None,
+    bucket: Annotated[str | None, typer.Option("--bucket", help="Vertex: bucket for the data (no gs://).")] = None,
+    prefix: Annotated[str | None, typer.Option("--prefix", help="Vertex: object prefix in the bucket.")] = None,
     base_model: Annotated[
-        str | None, typer.Option("--base-model", help="Vertex: Model to tune (default gemini-2.5-flash).")
+        str | None, typer.Option("--base-model", help="Vertex: model to tune (default gemini-2.5-flash).")
     ] = None,
-    display_name: Annotated[str | None, typer.Option("--display-name", help="Vertex: Tuned model name.")] = None,
+    display_name: Annotated[str | None, typer.Option("--display-name", help="Vertex: tuned model name.")] = None,
     learning_rate_multiplier: Annotated[
-        float | None, typer.Option("--learning-rate-multiplier", help="Vertex: Learning-rate multiplier.")
+        float | None, typer.Option("--learning-rate-multiplier", help="Vertex: learning-rate multiplier.")
     ] = None,
     adapter_size: Annotated[
         int | None, typer.Option("--adapter-size", help="Vertex: LoRA adapter size: 1, 2, 4, 8 or 16.")
     ] = None,
     wait: Annotated[
-        bool, typer.Option("--wait", help="Vertex: Follow the job until it ends (Ctrl-C stops following only).")
+        bool, typer.Option("--wait", help="Vertex: follow the job until it ends (Ctrl-C stops following only).")
     ] = False,
     model: Annotated[
-        str | None, typer.Option("--model", help="Local: Student: HF id, local path, or smollm2-135m (default).")
+        str | None, typer.Option("--model", help="Local: the student: HF id, local path, or smollm2-135m (default).")
     ] = None,
     output_dir: Annotated[
-        Path | None, typer.Option("--output-dir", help="Local: Where the adapter and model card go.", file_okay=False)
+        Path | None, typer.Option("--output-dir", help="Local: where the adapter and model card go.", file_okay=False)
     ] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Local: Optimizer steps (-1: epochs).")] = None,
-    learning_rate: Annotated[float | None, typer.Option("--learning-rate", help="Local: Peak learning rate.")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Local: optimizer steps (-1: epochs).")] = None,
+    learning_rate: Annotated[float | None, typer.Option("--learning-rate", help="Local: peak learning rate.")] = None,
     lora_r: Annotated[int | None, typer.Option("--lora-r", help="Local: LoRA rank.")] = None,
-    max_length: Annotated[int | None, typer.Option("--max-length", help="Local: Tokens per example.")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Local: Examples per device per step.")] = None,
-    grad_accum: Annotated[int | None, typer.Option("--grad-accum", help="Local: Gradient accumulation steps.")] = None,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Local: tokens per example.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Local: examples per device per step.")] = None,
+    grad_accum: Annotated[int | None, typer.Option("--grad-accum", help="Local: gradient accumulation steps.")] = None,
     merge: Annotated[
-        bool | None, typer.Option("--merge/--no-merge", help="Local: Also save the base with the adapter merged in.")
+        bool | None, typer.Option("--merge/--no-merge", help="Local: also save the base with the adapter merged in.")
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option("--max-minutes", help="Local: stop after this long and save what was learned.")
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check the data and show what would be uploaded/trained; touch nothing.")
@@ -383,6 +386,7 @@ def finetune_command(
         "crafter.finetune.batch_size": batch_size,
         "crafter.finetune.grad_accum": grad_accum,
         "crafter.finetune.merge": merge,
+        "crafter.finetune.max_minutes": max_minutes,
     })
     out_console = app_state.output()
     request = FinetuneRequest(train=train, validation=validation, wait=wait, dry_run=dry_run, overwrite=overwrite)

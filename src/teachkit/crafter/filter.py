@@ -118,7 +118,7 @@ def check_output_path(out: Path, inputs: Sequence[Path], overwrite: bool) -> Non
     """Refuse to read and write the same file, or to replace an existing output unless asked."""
     out = Path(out)
     for path in inputs:
-        if Path(path).exists() and out.exists() and out.resolve() == Path(path).resolve():
+        if out.resolve() == Path(path).resolve():
             raise InputError(f"{out}: the output is also an input; write to another file")
     if out.exists() and not overwrite:
         raise InputError(f"{out}: already exists; add --overwrite to replace it")

@@ -248,7 +248,7 @@ def prepare_local(request: FinetuneRequest, reports: list[ValidationReport], set
 
 
 LOCAL_SETTINGS = ("local_model", "epochs", "max_steps", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
-                  "lora_target_modules", "max_length", "batch_size", "grad_accum", "merge", "seed")
+                  "lora_target_modules", "max_length", "batch_size", "grad_accum", "merge", "seed", "max_minutes")
 
 
 def train_local(
@@ -256,7 +256,7 @@ def train_local(
 ) -> dict[str, Any]:
     """SFT with LoRA on the checked data; saves the adapter, tokenizer, card and record; returns the summary."""
     from teachkit.train.artifacts import save_trained, training_data
-    from teachkit.train.progress import use_teachkit_progress
+    from teachkit.train.progress import TimeLimit, use_teachkit_progress
 
     config = settings.crafter.finetune
     output_dir = Path(config.output_dir)
@@ -267,9 +267,15 @@ def train_local(
     precision = run.precision
     output.info(f"fine-tuning {config.local_model} with LoRA r={config.lora_r} on {len(run.examples):,} examples "
                 f"({precision.device}, {precision.dtype_name}), {run.steps} steps")
+    limit = TimeLimit(config.max_minutes) if config.max_minutes else None
+    if limit is not None:
+        run.trainer.add_callback(limit)
     with output.progress("fine-tuning", total=run.steps, unit="steps") as task:
         progress = use_teachkit_progress(run.trainer, task)
         result = run.trainer.train()
+    if limit is not None and limit.stopped_early:
+        output.warn(f"stopped after {config.max_minutes:g} minutes (crafter.finetune.max_minutes), at step "
+                    f"{run.trainer.state.global_step} of {run.steps}; the model so far is saved")
     losses = progress.losses()
     metrics: dict[str, Any] = {
         "steps": run.trainer.state.global_step,

@@ -55,9 +55,11 @@ class ReplyTree:
                     children[key] = len(self.nodes)
                     self.nodes.append(TreeNode(token, parent, depth))
                 parent = children[key]
-            if parent in self.leaves.values():
-                raise ValueError(f"reply of {name!r} is a prefix of another reply; end replies with an end token")
             self.leaves[name] = parent
+        parents = {node.parent for node in self.nodes}
+        for name, leaf in self.leaves.items():
+            if leaf in parents or list(self.leaves.values()).count(leaf) > 1:
+                raise ValueError(f"the reply of {name!r} is a prefix of another; replies must end with an end token")
 
     def path(self, node: int) -> list[int]:
         """The node and its ancestors, root first."""

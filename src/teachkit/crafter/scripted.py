@@ -23,7 +23,7 @@ How it decides, once per step:
 from __future__ import annotations
 
 import numpy as np
-from crafter import constants
+from crafter import constants, objects
 from numba import njit
 
 ACTIONS: tuple[str, ...] = tuple(constants.actions)
@@ -44,8 +44,8 @@ DAY_LENGTH = 300
 # grassy chunk: one from about step 116 of the day (daylight < 0.83) until step 4 of the next, two or three
 # between steps 148 and 272; once daylight is back above 0.83 they despawn. Every zombie that reaches us deals 2
 # damage before we can strike, so the expert is sealed in before they spawn and stays until they are gone.
-NIGHT_START, NIGHT_END = 110, 20
-DUSK = 30  # steps before NIGHT_START spent topping up drink and food
+NIGHT_START, NIGHT_END = 140, 290
+DUSK = 40  # steps before NIGHT_START spent topping up drink and food
 MORNING = 60  # until this step of the day, stay in while a zombie lingers nearby
 # Objects only update (zombies move, plants grow) within this Manhattan distance of the player.
 UPDATE_RADIUS = 18
@@ -303,7 +303,7 @@ class _Step:
 
     __slots__ = (
         "world", "player", "inv", "ach", "mat", "occ", "px", "py", "pf", "step", "night", "zombies",
-        "skeletons", "cows", "plants", "arrows", "mine", "open", "searched", "search_mat", "dusk", "morning",
+        "skeletons", "cows", "plants", "arrows", "zombie_dist", "mine", "open", "searched", "search_mat", "dusk", "morning",
     )
 
 
@@ -385,28 +385,30 @@ class ScriptedExpert:
         s.mat = world._mat_map
         s.px, s.py = int(player.pos[0]), int(player.pos[1])
         s.pf = _DIRS.index((int(player.facing[0]), int(player.facing[1])))
-        s.occ = world._obj_map != 0
+        obj_map = world._obj_map
+        s.occ = obj_map != 0
         s.occ[s.px, s.py] = False
         s.step = int(env._step or 0)
         phase = s.step % DAY_LENGTH
-        s.night = phase >= self.night_start or phase < self.night_end
+        if self.night_end < self.night_start:  # the night wraps past the end of the day
+            s.night = phase >= self.night_start or phase < self.night_end
+        else:
+            s.night = self.night_start <= phase < self.night_end
         s.dusk = self.night_start - DUSK <= phase < self.night_start
         s.morning = not s.night and phase < MORNING
+        # Creatures as (x, y, object); the object map gives positions without walking the (ever growing)
+        # object list, which keeps a None for every creature or arrow that ever left the world.
         s.zombies, s.skeletons, s.cows, s.plants, s.arrows = [], [], [], [], []
-        for obj in world._objects:
-            if obj is None or obj is player:
-                continue
-            kind = type(obj).__name__
-            if kind == "Zombie":
-                s.zombies.append(obj)
-            elif kind == "Skeleton":
-                s.skeletons.append(obj)
-            elif kind == "Cow":
-                s.cows.append(obj)
-            elif kind == "Plant":
-                s.plants.append(obj)
-            elif kind == "Arrow":
-                s.arrows.append(obj)
+        kinds = {objects.Zombie: s.zombies, objects.Skeleton: s.skeletons, objects.Cow: s.cows,
+                 objects.Plant: s.plants, objects.Arrow: s.arrows}
+        xs, ys = np.nonzero(s.occ)
+        found = world._objects
+        for x, y, index in zip(xs.tolist(), ys.tolist(), obj_map[xs, ys].tolist(), strict=True):
+            obj = found[index]
+            bucket = kinds.get(type(obj))
+            if bucket is not None:
+                bucket.append((x, y, obj))
+        s.zombie_dist = min((abs(x - s.px) + abs(y - s.py) for x, y, _ in s.zombies), default=1 << 20)
         key = tuple(s.inv[t] > 0 for t in ("wood_pickaxe", "stone_pickaxe", "iron_pickaxe"))
         mine = self._mine_cache.get(key)
         if mine is None:
@@ -499,7 +501,7 @@ class ScriptedExpert:
         return mask
 
     def _object_mask(self, objs) -> np.ndarray:
-        return self._cells_mask((int(obj.pos[0]), int(obj.pos[1])) for obj in objs)
+        return self._cells_mask((x, y) for x, y, _ in objs)
 
     def _explain(self, s: _Step, goal: str, reason: str, result, arrive: str) -> tuple[int, str]:
         """Wrap a search result into (action, rationale)."""
@@ -530,7 +532,7 @@ class ScriptedExpert:
         drink = self._drink_inside(s)
         if drink is not None:
             return drink
-        if self._must_leave(s) or (plant is not None and plant.ripe):
+        if self._must_leave(s) or (plant is not None and plant.ripe and not s.night):
             self._idle_until = -1
             self._leave_shelter()
             return None
@@ -547,7 +549,7 @@ class ScriptedExpert:
             return NOOP, (
                 "Subgoal: wait for daylight. It is night and zombies roam the grass, so I stay walled in until "
                 "morning.")
-        if s.morning and any(abs(z.pos[0] - s.px) + abs(z.pos[1] - s.py) <= 6 for z in s.zombies):
+        if s.morning and s.zombie_dist <= 6:
             return NOOP, (
                 "Subgoal: wait for the zombies to leave. It is early morning and a zombie still lurks outside my "
                 "walls; in daylight they vanish, so I wait a little longer.")
@@ -566,7 +568,7 @@ class ScriptedExpert:
         """Whether hunger or thirst forces us out. By day at 3; at night, fighting in the dark is worse than
         starving a little: stay while an empty stat (one health point per ~16 steps) leaves 3 health at dawn."""
         inv = s.inv
-        lurking = any(abs(z.pos[0] - s.px) + abs(z.pos[1] - s.py) <= 6 for z in s.zombies)
+        lurking = s.zombie_dist <= 6
         if not s.night and not lurking:
             return inv["drink"] <= 3 or inv["food"] <= 3
         empty = (inv["drink"] == 0) + (inv["food"] == 0)
@@ -583,7 +585,7 @@ class ScriptedExpert:
         """Arrows fly over water: when a skeleton is about, turn the pocket's water walls into stone."""
         if s.inv["stone"] == 0:
             return None
-        near = any(abs(k.pos[0] - s.px) + abs(k.pos[1] - s.py) <= 10 for k in s.skeletons)
+        near = any(abs(x - s.px) + abs(y - s.py) <= 10 for x, y, _ in s.skeletons)
         if not near:
             return None
         water = self._materials.water
@@ -633,8 +635,7 @@ class ScriptedExpert:
     def _incoming(self, s: _Step, x: int, y: int) -> bool:
         """Whether an arrow is flying straight at cell (x, y) with nothing in between."""
         m = self._materials
-        for arrow in s.arrows:
-            ax, ay = int(arrow.pos[0]), int(arrow.pos[1])
+        for ax, ay, arrow in s.arrows:
             fx, fy = int(arrow.facing[0]), int(arrow.facing[1])
             for k in range(1, 5):
                 cx, cy = ax + k * fx, ay + k * fy
@@ -663,10 +664,10 @@ class ScriptedExpert:
 
     def _goal_threat(self, s: _Step):
         """Fight a zombie or skeleton that is next to us or about to be."""
-        near = [z for z in s.zombies if abs(z.pos[0] - s.px) + abs(z.pos[1] - s.py) <= 2]
+        near = [z for z in s.zombies if abs(z[0] - s.px) + abs(z[1] - s.py) <= 2] if s.zombie_dist <= 2 else []
         kind = "zombie"
         if not near:
-            near = [k for k in s.skeletons if abs(k.pos[0] - s.px) + abs(k.pos[1] - s.py) <= 2]
+            near = [k for k in s.skeletons if abs(k[0] - s.px) + abs(k[1] - s.py) <= 2]
             kind = "skeleton"
         if not near:
             return None
@@ -713,12 +714,12 @@ class ScriptedExpert:
         if not s.dusk:
             return None
         inv = s.inv
-        if inv["drink"] < 9:
-            result = self._drink(s, max_steps=25)
+        if inv["food"] <= 7:
+            result = self._eat(s, max_steps=40)
             if result:
                 return result
-        if inv["food"] < 7:
-            result = self._eat(s, max_steps=25)
+        if inv["drink"] < 9:
+            result = self._drink(s, max_steps=30)
             if result:
                 return result
         return None
@@ -818,7 +819,7 @@ class ScriptedExpert:
             "Water is in front of me, so I drink.")
 
     def _eat(self, s: _Step, max_steps: int = 10_000):
-        ripe = [p for p in s.plants if p.ripe]
+        ripe = [p for p in s.plants if p[2].ripe]
         if ripe:
             result = self._go_facing(s, self._object_mask(ripe), DO, max_steps=min(max_steps, 25))
             if result:
@@ -926,6 +927,8 @@ class ScriptedExpert:
         (yx, yy), _, (xx, xy) = self._pocket_cells(ax, ay, d)
         why = self._shelter_reason(s)
         if self._sealed(s):
+            if s.inv["energy"] < 9:
+                return SLEEP, f"Subgoal: sleep in my shelter. {why} I am walled in, so I sleep."
             return NOOP, f"Subgoal: stay in my shelter. {why} I am already walled in."
         missing = [(x, y) for x, y in self._pocket_walls(ax, ay, d) if not m.solid[s.mat[x, y]]]
         if missing:
@@ -1246,8 +1249,7 @@ class ScriptedExpert:
         count[:-1, :] += open_[1:, :]
         count[:, 1:] += open_[:, :-1]
         count[:, :-1] += open_[:, 1:]
-        for obj in s.zombies + s.cows + s.skeletons:
-            x, y = int(obj.pos[0]), int(obj.pos[1])
+        for x, y, _ in s.zombies + s.cows + s.skeletons:
             grass[max(0, x - 2):x + 3, max(0, y - 2):y + 3] = False
         return grass & (count <= 2)
 
@@ -1291,7 +1293,7 @@ class ScriptedExpert:
     def _get_ripe_plant(self, s: _Step):
         if s.ach["eat_plant"] > 0:
             return None
-        ripe = [p for p in s.plants if p.ripe]
+        ripe = [p for p in s.plants if p[2].ripe]
         if not ripe:
             return None
         result = self._go_facing(s, self._object_mask(ripe), DO)

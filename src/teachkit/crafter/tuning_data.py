@@ -361,7 +361,9 @@ def format_examples(
         raise InputError("--validation-file names the file --validation-fraction writes; give a fraction too")
     check_output_path(out, inputs, overwrite)
     if validation_out is not None:
-        check_output_path(validation_out, [*inputs, out], overwrite)
+        if validation_out.resolve() == out.resolve():
+            raise InputError(f"--validation-file {validation_out}: the same file as --out; give another file")
+        check_output_path(validation_out, inputs, overwrite)
     system = resolve_system_text(options.system)
     if source != EPISODE_FORMAT:
         ignored = [flag for flag, on in (("--history", options.history > 0), ("--with-thoughts", options.with_thoughts),

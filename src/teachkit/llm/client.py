@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -283,6 +284,11 @@ def open_client(
 
     cache = None
     if settings.cache if use_cache is None else use_cache:
-        cache = ResponseCache(cache_path(settings.paths.cache_dir))
+        path = cache_path(settings.paths.cache_dir)
+        try:
+            cache = ResponseCache(path)
+        except (OSError, sqlite3.Error) as error:
+            raise ConfigError(f"paths.cache_dir: cannot open the response cache {path} ({error}); "
+                              "set paths.cache_dir to a writable folder, or use --no-cache") from None
     return ModelClient(provider, defaults, cache=cache, price=price, max_cost=max_cost, timeout_s=timeout_s,
                        secrets=secrets)

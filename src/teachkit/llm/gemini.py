@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from typing import Any
 
 from teachkit.errors import ConfigError
@@ -269,11 +270,13 @@ def provider_error(error: Exception, provider: str, model: str) -> ProviderError
 
 
 def transport_error(error: Exception, where: str) -> ProviderError | None:
-    """httpx / httpx2 timeouts and connection failures (both may be in use, depending on what is installed)."""
+    """Timeouts and connection failures of whichever HTTP client the SDK uses: httpx2 or httpx, and for
+    google-genai's async calls aiohttp when it is installed (the SDK's faster path)."""
+    if isinstance(error, TimeoutError):  # asyncio's and aiohttp's timeouts are TimeoutError
+        return ProviderError(f"{where}: no reply in time ({type(error).__name__})", retryable=True, kind="timeout")
     for module_name in ("httpx2", "httpx"):
-        try:
-            module = __import__(module_name)
-        except ImportError:
+        module = sys.modules.get(module_name)
+        if module is None:
             continue
         if isinstance(error, module.TimeoutException):
             return ProviderError(f"{where}: no reply in time ({type(error).__name__})", retryable=True,
@@ -281,4 +284,8 @@ def transport_error(error: Exception, where: str) -> ProviderError | None:
         if isinstance(error, module.TransportError):
             return ProviderError(f"{where}: connection failed ({type(error).__name__}: {error})", retryable=True,
                                  kind="connection")
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None and isinstance(error, aiohttp.ClientError):
+        return ProviderError(f"{where}: connection failed ({type(error).__name__}: {error})", retryable=True,
+                             kind="connection")
     return None

@@ -53,13 +53,15 @@ def weights_fingerprint(path: str) -> str:
 
 def supports_system_role(tokenizer: Any) -> bool:
     """Whether the chat template renders a system turn (Gemma's raises; others drop it silently)."""
+    from jinja2 import TemplateError
+
     marker = "teachkit-system-probe"
     try:
         rendered = tokenizer.apply_chat_template(
             [{"role": "system", "content": marker}, {"role": "user", "content": "hi"}],
             tokenize=False, add_generation_prompt=True,
         )
-    except Exception:  # noqa: BLE001 - jinja raises its own TemplateError from the template's raise_exception()
+    except TemplateError:  # what a template's raise_exception('System role not supported') raises
         return False
     return marker in rendered
 

@@ -16,7 +16,6 @@ import random
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,9 @@ from teachkit.jsonl import atomic_write
 from teachkit.records import SCHEMA_VERSION
 from teachkit.sgd.prompts import (
     CONVERSATION_HEADER,
+    INSTRUCTIONS,
     ROLE_LABELS,
     PromptFormat,
-    compose_system,
     describe_task,
     render_service_results,
 )
@@ -71,11 +70,23 @@ class Malformed(Exception):
 
 # What a malformed dialogue raises on its way through `DialogueCompiler.build`.
 MALFORMED = (Malformed, KeyError, IndexError, TypeError, AttributeError)
-ACTION_FIELDS = frozenset({"act", "slot", "values", "canonical_values"})
 _str = encode_basestring
-# Text prompts are assembled inside one JSON string, where a newline is these two characters.
+# Prompts are assembled from already escaped pieces (JSON escaping is character by character, so escaping the parts
+# and joining them gives the escaped whole); inside a JSON string a newline is these two characters.
 JSON_NEWLINE = "\\n"
-TEXT_HEADER = f"{JSON_NEWLINE}{JSON_NEWLINE}{CONVERSATION_HEADER}{JSON_NEWLINE}"
+PARAGRAPH = JSON_NEWLINE * 2
+TEXT_HEADER = f"{PARAGRAPH}{CONVERSATION_HEADER}{JSON_NEWLINE}"
+INSTRUCTIONS_ESCAPED = _str(INSTRUCTIONS)[1:-1]
+
+
+def encode_actions(actions: list[dict[str, Any]]) -> str:
+    """The system_actions JSON: the four fields a SystemAction has (SGD has no others), whatever else an action holds."""
+    return "[" + ", ".join([
+        f'{{"act": {_str(item["act"])}, "slot": {_str(item.get("slot", ""))}, '
+        f'"values": [{", ".join(map(_str, item.get("values", ())))}], '
+        f'"canonical_values": [{", ".join(map(_str, item.get("canonical_values", ())))}]}}'
+        for item in actions
+    ]) + "]"
 
 
 @dataclass
@@ -104,7 +115,7 @@ class CompiledLine:
     services: tuple[str, ...]
     acts: tuple[str, ...]
     prompt_length: int
-    duplicate_key: tuple[int, ...] = ()
+    duplicate_key: tuple[str, ...] = ()
 
 
 @dataclass
@@ -123,17 +134,15 @@ class CompileResult:
 
 
 class DialogueCompiler:
-    """Turns the checked dialogues of one split into sample lines.
+    """Turns the dialogues of one split into sample lines, checking each as it goes.
 
-    Everything a dialogue's samples share is encoded once: each history turn's JSON piece (and its digest for
-    duplicate removal), the system message for each (task, service call) pair, each call and its results.
+    Everything a dialogue's samples share is encoded once: each history turn's JSON piece, the system message for
+    each (task, service call) pair, each call and its results.
     """
 
     def __init__(self, split: str, schema: dict[str, ServiceSchema], options: CompileOptions,
-                 services: set[str] | None, interned: dict[str, int] | None = None):
+                 services: set[str] | None):
         self.split = split
-        # Every distinct utterance and system message seen, numbered: duplicate keys are tuples of these numbers.
-        self.interned = interned if interned is not None else {}
         self.split_json = _str(split)
         self._services_json: dict[tuple[str, ...], str] = {}
         self.schema = schema
@@ -160,7 +169,7 @@ class DialogueCompiler:
         samples: list[CompiledLine] = []
         as_text = options.prompt_format == "text"
         max_turns = options.max_context_turns
-        interned = self.interned
+        dedupe = options.dedupe
         dialogue_id = dialogue["dialogue_id"]
         key = f"{self.split}/{dialogue_id}"
         head = (f'{{"schema_version": {SCHEMA_VERSION}, "id": {_str(key + "/")[:-1]}')
@@ -170,15 +179,14 @@ class DialogueCompiler:
             raise Malformed
         dialogue_services = tuple(dialogue.get("services") or dict.fromkeys(
             frame["service"] for turn in turns for frame in turn["frames"]))
-        # Per history turn: role, encoded JSON piece, running total of content lengths, interned utterance id.
+        # Per history turn: role, encoded JSON piece, running total of content lengths.
         roles: list[str] = []
         pieces: list[str] = []
         totals: list[int] = [0]
-        ids: list[int] = []
         latest: dict[str, dict[str, Any]] = {}
         active: dict[str, str | None] = {}
-        systems: dict[tuple[str, int], tuple[str, int, int]] = {}
-        calls: dict[int, tuple[str, str, str | None]] = {}
+        systems: dict[tuple[str, int], tuple[str, int]] = {}
+        calls: dict[int, tuple[str, str, str | None, int]] = {}
         for index, turn in enumerate(turns):
             frames = turn["frames"]
             utterance = turn["utterance"]
@@ -212,18 +220,27 @@ class DialogueCompiler:
                     encoded_call = calls.get(id(call))
                     if encoded_call is None:
                         results = (call_frame.get("service_results") or []) if call_frame is not None else []
+                        block = render_service_results(call, results) if options.tool_results else None
                         encoded_call = calls[id(call)] = (
                             "null" if call is None else _dumps({"method": call["method"],
                                                                 "parameters": call.get("parameters", {})}),
                             _dumps(results),
-                            render_service_results(call, results) if options.tool_results else None,
+                            None if block is None else _str(block)[1:-1],
+                            0 if block is None else len(block),
                         )
                     system = systems.get((task, id(call)))
                     if system is None:
-                        text = compose_system(task, encoded_call[2])
-                        piece = _str(text)[1:-1] if as_text else f'{{"role": "system", "content": {_str(text)}}}'
-                        system = systems[(task, id(call))] = (piece, len(text), interned.setdefault(piece,
-                                                                                                    len(interned)))
+                        # The system message as `prompts.compose_system` joins it, escaped from escaped parts.
+                        content = INSTRUCTIONS_ESCAPED
+                        length = len(INSTRUCTIONS)
+                        if task:
+                            content = f"{content}{PARAGRAPH}{task_json[1:-1]}"
+                            length += 2 + len(task)
+                        if encoded_call[2] is not None:
+                            content = f"{content}{PARAGRAPH}{encoded_call[2]}"
+                            length += 2 + encoded_call[3]
+                        piece = content if as_text else f'{{"role": "system", "content": "{content}"}}'
+                        system = systems[(task, id(call))] = (piece, length)
                     start = 0 if max_turns is None else max(0, len(pieces) - max_turns)
                     while start < len(pieces) - 1 and roles[start] != "user":
                         start += 1
@@ -236,22 +253,19 @@ class DialogueCompiler:
                     else:
                         prompt_json = f'[{system[0]}, {", ".join(window)}]'
                         prompt_length = system[1] + totals[-1] - totals[start] + len(window)
-                    # Equal keys <=> equal prompt and ground truth: ids stand for exact strings (roles alternate
-                    # from the window's first user turn, so the utterances alone fix the pieces).
-                    duplicate_key = (system[2], *ids[start:], interned.setdefault(utterance, len(interned)))
+                    # Equal keys <=> equal prompt and ground truth: the key holds the very pieces the line is made
+                    # of (their hashes are computed once per piece; a match is confirmed by comparing strings).
+                    duplicate_key = (system[0], *pieces[start:], encoded) if dedupe else ()
                     actions = frames[0]["actions"] if len(frames) == 1 else [
                         item for frame in frames for item in frame["actions"]]
                     acts = tuple([item["act"] for item in actions])
-                    if not ACTION_FIELDS.issuperset(chain.from_iterable(actions)):
-                        # Fields a Sample does not keep (none in SGD itself) are dropped rather than copied.
-                        actions = [{k: v for k, v in item.items() if k in ACTION_FIELDS} for item in actions]
                     services_json = self._services_json.get(turn_services)
                     if services_json is None:
                         services_json = self._services_json[turn_services] = _dumps(list(turn_services))
                     line = (
                         f'{head}{index}{middle}{index}, "split": {self.split_json}, '
                         f'"services": {services_json}, "prompt": {prompt_json}, '
-                        f'"ground_truth": {encoded}, "system_actions": {_dumps(actions)}, '
+                        f'"ground_truth": {encoded}, "system_actions": {encode_actions(actions)}, '
                         f'"service_call": {encoded_call[0]}, "service_results": {encoded_call[1]}, '
                         f'"task_description": {task_json}, "rubric": null}}\n'
                     )
@@ -265,7 +279,6 @@ class DialogueCompiler:
             else:
                 pieces.append(f'{{"role": "{role}", "content": {encoded}}}')
                 totals.append(totals[-1] + len(utterance))
-            ids.append(interned.setdefault(utterance, len(interned)))
         return samples
 
 
@@ -289,10 +302,10 @@ def iter_compiled(root: Path, options: CompileOptions, result: CompileResult,
     schemas = {split: read_schema(root, split) for split in options.splits}
     result.inputs = [Path(root) / split / "schema.json" for split in options.splits]
     services = select_services(schemas, options.services, options.domains)
-    seen: set[tuple[int, ...]] = set()
-    interned: dict[str, int] = {}
+    seen: set[tuple[str, ...]] = set()
+    limit, dedupe = options.limit, options.dedupe
     for split in options.splits:
-        compiler = DialogueCompiler(split, schemas[split], options, services, interned)
+        compiler = DialogueCompiler(split, schemas[split], options, services)
         schema = schemas[split]
         for path, dialogues in iter_dialogue_files(root, split, skip_bad=options.skip_bad, report=result.report):
             for number, dialogue in enumerate(dialogues):
@@ -309,26 +322,20 @@ def iter_compiled(root: Path, options: CompileOptions, result: CompileResult,
                                   options.skip_bad)
                     continue
                 result.report.dialogues += 1
-                yield from _kept(built, options, result, seen)
-                if options.limit is not None and result.built - result.duplicates >= options.limit:
+                for compiled in built:
+                    if limit is not None and result.built - result.duplicates >= limit:
+                        return
+                    result.built += 1
+                    if dedupe:
+                        if compiled.duplicate_key in seen:
+                            result.duplicates += 1
+                            continue
+                        seen.add(compiled.duplicate_key)
+                    yield compiled
+                if limit is not None and result.built - result.duplicates >= limit:
                     return
             if on_file is not None:
                 on_file()
-
-
-def _kept(built: list[CompiledLine], options: CompileOptions, result: CompileResult,
-          seen: set[tuple[int, ...]]) -> Iterator[CompiledLine]:
-    """The samples of one dialogue that are not duplicates, up to `--limit`."""
-    for compiled in built:
-        if options.limit is not None and result.built - result.duplicates >= options.limit:
-            return
-        result.built += 1
-        if options.dedupe:
-            if compiled.duplicate_key in seen:
-                result.duplicates += 1
-                continue
-            seen.add(compiled.duplicate_key)
-        yield compiled
 
 
 def reservoir(items: Iterator[CompiledLine], size: int, seed: int) -> list[CompiledLine]:

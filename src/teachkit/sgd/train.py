@@ -547,7 +547,7 @@ def grpo_config(settings: Settings, output_dir: Path, *, dtype_is_bf16: bool, on
         bf16=dtype_is_bf16,
         fp16=False,
         # Recomputing activations saves GPU memory; on a CPU it only costs time.
-        gradient_checkpointing=on_gpu,
+        gradient_checkpointing=os.environ.get('GC','0')=='1',
         disable_tqdm=True,
         use_cpu=not on_gpu,
     )

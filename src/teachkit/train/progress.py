@@ -6,6 +6,7 @@ transformers prints a tqdm bar and metric dicts on stdout by default; teachkit s
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from transformers import TrainerCallback
@@ -37,6 +38,23 @@ class TrainingProgress(TrainerCallback):
 
     def losses(self) -> list[float]:
         return [entry["loss"] for entry in self.history if "loss" in entry]
+
+
+class TimeLimit(TrainerCallback):
+    """Stops training (cleanly: the model is saved as usual) once `minutes` have passed since training began."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.started: float | None = None
+        self.stopped_early = False
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.started = time.monotonic()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.started is not None and time.monotonic() - self.started >= self.seconds:
+            control.should_training_stop = True
+            self.stopped_early = state.global_step < state.max_steps
 
 
 def use_teachkit_progress(trainer: Any, task: ProgressTask) -> TrainingProgress:

@@ -1,0 +1,122 @@
+"""The local policy: one batched forward pass per step ranks the 17 replies exactly as a plain forward pass would."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from teachkit.crafter.env import ACTIONS, CrafterGame
+from teachkit.crafter.local_policy import (
+    LocalPolicy,
+    ReplyTree,
+    chat_ids,
+    completion_ids,
+    load_policy_model,
+)
+from teachkit.crafter.observation import observe
+from teachkit.crafter.prompts import response_text
+from teachkit.crafter.teachers import Turn
+from teachkit.records import StudentPrompt
+from teachkit.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path):
+    model, tokenizer, _ = load_policy_model(str(tiny_model_dir), load_settings())
+    return model, tokenizer
+
+
+def turns_for(seeds: list[int], t: int = 0) -> list[Turn]:
+    turns = []
+    for seed in seeds:
+        game = CrafterGame(max_steps=50)
+        game.reset(seed)
+        for _ in range(seed % 3):
+            game.step("move_left")
+        turns.append(Turn(episode_id=f"seed-{seed}", seed=seed, t=t, observation=observe(game, "compact"),
+                          history=[], game=game))
+    return turns
+
+
+def plain_scores(model, tokenizer, prompt_ids: list[int]) -> dict[str, float]:
+    """Each reply's log-likelihood from its own forward pass over prompt + reply (the reference)."""
+    import torch
+
+    scores = {}
+    for name in ACTIONS:
+        reply = completion_ids(tokenizer, response_text(name))
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt_ids + reply])).logits.float()
+        log_probs = torch.log_softmax(logits, dim=-1)[0]
+        start = len(prompt_ids) - 1
+        scores[name] = sum(float(log_probs[start + k, token]) for k, token in enumerate(reply))
+    return scores
+
+
+def test_reply_tree_shares_prefixes() -> None:
+    tree = ReplyTree({"a": [1, 2, 9], "b": [1, 3, 9], "c": [4, 9]})
+    assert len(tree.nodes) == 7 and [tree.nodes[i].token for i in tree.path(tree.leaves["b"])] == [1, 3, 9]
+    for sequences in ({"a": [1, 2], "b": [1, 2, 3]}, {"a": [1, 2, 3], "b": [1, 2]}):
+        with pytest.raises(ValueError):
+            ReplyTree(sequences)
+
+
+@pytest.mark.parametrize("system", [None, "You play Crafter. Unlock achievements and survive."])
+def test_one_forward_pass_ranks_replies_like_separate_passes(tiny, system: str | None) -> None:
+    model, tokenizer = tiny
+    policy = LocalPolicy("local:tiny", model, tokenizer, StudentPrompt(system_prompt=system, observation_format="compact"))
+    calls = []
+    handle = model.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        turns = turns_for([0, 1, 2])
+        for turn in turns:
+            policy.begin_episode(turn.episode_id, turn.seed)
+        first = asyncio.run(policy.decide(turns))
+        second = asyncio.run(policy.decide(turns_for([0, 1, 2], t=1)))
+    finally:
+        handle.remove()
+    cached_prefix = 1 if policy.scorer.prefix else 0
+    assert len(calls) == cached_prefix + 2  # the shared prefix once, then one pass per step for all three episodes
+    assert len(first) == len(second) == 3 and all(d.valid for d in first)
+
+    prompts = [chat_ids(tokenizer, policy.messages(turn), generation_prompt=True) for turn in turns]
+    best, scores = policy.scorer.best(prompts)
+    # Checked against the reference on the shortest and the longest prompt: the padding of the batch is exercised.
+    order = sorted(range(3), key=lambda i: len(prompts[i]))
+    for index in (order[0], order[-1]):
+        prompt, row, choice, decision = prompts[index], scores[index], best[index], first[index]
+        reference = plain_scores(model, tokenizer, prompt)
+        assert max(abs(reference[name] - row[name]) for name in ACTIONS) < 1e-4
+        assert choice == max(reference, key=reference.__getitem__) == decision.actions[0]
+        assert decision.response == f"Action: {choice}"
+
+
+def test_earlier_turns_are_shown_as_the_student_was_trained(tiny) -> None:
+    model, tokenizer = tiny
+    policy = LocalPolicy("local:tiny", model, tokenizer, StudentPrompt(history=1, observation_format="compact"))
+    turns = turns_for([4])
+    policy.begin_episode("seed-4", 4)
+    decision = asyncio.run(policy.decide(turns))[0]
+    later = turns_for([4], t=1)[0]
+    messages = policy.messages(later)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"] == turns[0].observation and messages[1]["content"] == decision.response
+    policy.end_episode("seed-4")
+    assert len(policy.messages(later)) == 1
+
+
+def test_generate_mode_reads_free_text_replies(tiny) -> None:
+    model, tokenizer = tiny
+    policy = LocalPolicy("local:tiny", model, tokenizer, StudentPrompt(with_thoughts=True), decode="generate",
+                         max_new_tokens=6)
+    turns = turns_for([0, 1])
+    for turn in turns:
+        policy.begin_episode(turn.episode_id, turn.seed)
+    decisions = asyncio.run(policy.decide(turns))
+    assert len(decisions) == 2
+    for decision in decisions:
+        # A random tiny model rarely writes an action: what it wrote is kept, and an unreadable reply is invalid.
+        assert decision.response is not None
+        assert decision.valid or (decision.actions == ["noop"] and decision.invalid_reason)
