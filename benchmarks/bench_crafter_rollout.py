@@ -1,6 +1,6 @@
 """`crafter rollout` throughput: an LLM teacher against the fake Gemini server, and worker-process scaling.
 
-    .venv/bin/python benchmarks/bench_crafter_rollout.py [--latency 0.1] [--episodes 32] [--steps 50]
+    .venv/bin/python benchmarks/bench_crafter_rollout.py [--latency 0.1] [--episodes 32] [--steps 100]
                                                          [--cpu-episodes 8] [--cpu-steps 2500] [--skip-llm]
 
 1. LLM teacher: `--episodes` episodes in flight against the fake Gemini REST server (its own process) answering
@@ -125,7 +125,7 @@ def main() -> None:
     )
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--episodes", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--cpu-episodes", type=int, default=8)
     parser.add_argument("--cpu-steps", type=int, default=2500)
     parser.add_argument("--skip-llm", action="store_true")

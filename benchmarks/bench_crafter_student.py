@@ -8,7 +8,7 @@ base model in Crafter (same seeds, same prompt, same one-forward-pass-per-step p
 Pipeline, each stage a teachkit command (its output is reused on a rerun unless --fresh):
   1. crafter rollout --teacher scripted --observation compact   (training seeds 0..E-1)
   2. crafter filter                                             (drop invalid steps, near-duplicates)
-  3. crafter format --target messages --tokenizer smollm2-135m  (no system prompt, no history, no thoughts)
+  3. crafter format --target messages --tokenizer smollm2-135m  (a one-line system prompt, no history or thoughts)
   4. crafter finetune --backend local --model smollm2-135m      (LoRA; at most --max-minutes)
   5. crafter eval --policy STUDENT --baseline smollm2-135m      (seeds 1000.., 200 steps)
 
@@ -43,7 +43,7 @@ def main() -> int:
     parser.add_argument("--train-episodes", type=int, default=40)
     parser.add_argument("--train-max-steps", type=int, default=200)
     parser.add_argument("--examples", type=int, default=None, help="train on a random subset of this many examples")
-    parser.add_argument("--sft-steps", type=int, default=400)
+    parser.add_argument("--sft-steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--lora-r", type=int, default=16)
@@ -52,6 +52,8 @@ def main() -> int:
     parser.add_argument("--eval-max-steps", type=int, default=200)
     parser.add_argument("--eval-seed", type=int, default=1000)
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--system", default="You play Crafter. Reply with the next action.",
+                        help="system prompt of the training data (short: the model's default would cost more)")
     parser.add_argument("--fresh", action="store_true", help="redo every stage, even those whose output exists")
     options = parser.parse_args()
 
@@ -73,7 +75,7 @@ def main() -> int:
     if needed(train):
         subset = ["--subset", str(options.examples), "--seed", "0"] if options.examples else []
         run("format", ["--quiet", "crafter", "format", str(filtered), "--out", str(train), "--target", "messages",
-                       "--tokenizer", options.model, *subset, "--overwrite"], timings)
+                       "--system", options.system, "--tokenizer", options.model, *subset, "--overwrite"], timings)
     if needed(student / "teachkit-training.json"):
         run("finetune", ["crafter", "finetune", str(train), "--backend", "local", "--model", options.model,
                          "--output-dir", str(student), "--max-steps", str(options.sft_steps), "--batch-size",
@@ -100,7 +102,7 @@ def main() -> int:
         "SFT steps x batch": f"{training['metrics']['steps']} x {options.batch_size}",
         "SFT loss first -> last logged": f"{training['metrics'].get('first_logged_loss')} -> "
                                          f"{training['metrics'].get('last_logged_loss')}",
-        "prompt tokens per step (compact, no system prompt)": round(tokens_per_step, 1),
+        "prompt tokens per step (compact observation)": round(tokens_per_step, 1),
         "base Crafter score": base_score,
         "student Crafter score": student_score,
         "ratio student / base": round(ratio, 2) if base_score else "inf (base 0)",

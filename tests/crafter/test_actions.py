@@ -103,4 +103,4 @@ def test_reference_costs_come_from_the_game_tables() -> None:
     assert f"uses {constants.place['table']['uses']['wood']} wood" in table
     iron = next(line for line in lines if line.startswith("make_iron_pickaxe"))
     assert "1 wood + 1 coal + 1 iron" in iron and "table and furnace nearby" in iron
-    assert "iron_pickaxe 1 wood + 1 coal + 1 iron near table+furnace" in compact_recipes()
+    assert "iron_pickaxe/iron_sword 1 wood + 1 coal + 1 iron near table+furnace" in compact_recipes()

@@ -45,7 +45,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_replayed_frames_equal_the_recorded_frames(recorded: Path) -> None:
     episode = find_episode(recorded, "seed-1")
     frames = np.stack(list(replay_frames(episode, size=64)))
-    saved = np.load(recorded.with_name("run.frames") / "seed-1.npz")["frames"]
+    folder = recorded.with_name("run.frames")
+    assert sorted(path.name for path in folder.iterdir()) == ["seed-0.npz", "seed-1.npz"]  # no spool left
+    saved = np.load(folder / "seed-1.npz")["frames"]
     assert frames.shape == saved.shape == (len(episode.steps) + 1, 64, 64, 3)
     assert np.array_equal(frames, saved)
 

@@ -9,7 +9,7 @@ import typer
 
 from teachkit.cli.context import state
 from teachkit.cli.options import MaxCost, NoCache, Overwrite, Resume, Seed, SnakeCaseFlags
-from teachkit.errors import InputError
+from teachkit.errors import InputError, TeachkitError
 
 app = typer.Typer(no_args_is_help=True, help="Schema-Guided Dialogue: single-step RL samples, judges and GRPO.")
 
@@ -144,10 +144,9 @@ def compile_command(
 
     Example: teachkit sgd compile --sgd-root examples/sgd --split train --eval-fraction 0.2 --out runs/sgd/train.jsonl
     """
-    from teachkit.manifest import now_iso, write_manifest
-    from teachkit.sgd.compile import CompileOptions, compile_samples
+    from teachkit.sgd.compile import CompileOptions, run_compile
+    from teachkit.sgd.rubric import outcome_error
 
-    started = now_iso()
     app_state = state(ctx)
     settings = app_state.settings({
         "sgd.compile.root": sgd_root, "sgd.compile.split": split, "sgd.compile.eval_fraction": eval_fraction,
@@ -167,50 +166,14 @@ def compile_command(
         seed=config.seed, dedupe=config.dedupe, eval_fraction=config.eval_fraction, services=config.services,
         domains=config.domains, skip_bad=skip_bad,
     )
-    rubrics = []
-    if with_rubric:
-        from teachkit.llm import open_client
-        from teachkit.sgd.rubric import compile_with_rubrics
-
-        client = open_client(judge_model, settings, role="judge", max_cost=max_cost)
-        result, rubrics = compile_with_rubrics(config.root, out_path, options, client, eval_out=eval_out,
-                                               resume=resume, overwrite=overwrite, output=out)
-        ledger = client.ledger.summary()
-    else:
-        result = compile_samples(config.root, out_path, options, eval_out=eval_out, overwrite=overwrite, output=out)
-        ledger = None
-    stats = result.stats
-    if tokenizer:
-        from teachkit.models import load_tokenizer
-        from teachkit.sgd.summary import summarize_files
-
-        written = [path for path in (result.out, result.eval_out) if path is not None]
-        stats = summarize_files(written, load_tokenizer(tokenizer, settings))
-    counts = {"samples": result.samples, "eval_samples": result.eval_samples, "dialogues": result.dialogues,
-              "eval_dialogues": result.eval_dialogues, "duplicates_removed": result.duplicates,
-              "bad_skipped": len(result.report.bad)}
-    bad_rows = [{"file": str(bad.path), "dialogue": bad.dialogue_id or "(whole file)", "problem": bad.problem}
-                for bad in result.report.bad]
-    extra = {"sgd_root": str(config.root), "dialogue_files": len(result.report.files), "bad": bad_rows,
-             "prompt_length": stats.length_summary(), **stats.tables()}
-    if ledger is not None:
-        extra["judge"] = ledger
-    for path in (result.out, result.eval_out):
-        if path is not None and path.exists():
-            write_manifest(path, settings=settings, inputs=result.inputs, counts=counts, started_at=started,
-                           extra=extra)
-    data: dict[str, object] = {"output": str(result.out)}
-    if result.eval_out is not None:
-        data["eval_output"] = str(result.eval_out)
-    data.update(counts)
-    data["prompt_length"] = stats.length_summary()
-    for index, rubric in enumerate(rubrics):
-        prefix = "rubrics" if index == 0 else "eval_rubrics"
-        data[prefix] = {"written": rubric.written, "failed": len(rubric.failed), "not_started": rubric.not_started}
-    if ledger is not None:
-        data["judge"] = {k: ledger[k] for k in ("model", "requests", "cache_hits", "cost_usd")}
-    out.summary("sgd compile", data, {**stats.tables(), "bad_dialogues": bad_rows})
-    report_rubric_outcome(rubrics, max_cost)
+    run = run_compile(config.root, out_path, options, settings, eval_out=eval_out, overwrite=overwrite,
+                      tokenizer=tokenizer, with_rubric=with_rubric, judge_model=judge_model, max_cost=max_cost,
+                      resume=resume, output=out)
+    data, tables = run.summary()
+    out.summary("sgd compile", data, tables)
+    problem = outcome_error(run.rubrics, max_cost)
+    if problem is not None:
+        raise TeachkitError(problem)
 
 
 @app.command("rubric")
@@ -229,39 +192,21 @@ def rubric(
 
     Example: teachkit sgd rubric runs/sgd/train.jsonl --out runs/sgd/train.rubric.jsonl --max-cost 2
     """
-    from teachkit.llm import open_client
-    from teachkit.manifest import now_iso, write_manifest
-    from teachkit.sgd.rubric import run_rubrics
+    from teachkit.sgd.rubric import outcome_error, rubric_file
 
-    started = now_iso()
     app_state = state(ctx)
     settings = app_state.settings({"cache": False if no_cache else None})
     out = app_state.output()
-    client = open_client(judge_model, settings, role="judge", max_cost=max_cost)
-    result = run_rubrics(in_path, out_path, client, resume=resume, overwrite=overwrite, limit=limit, output=out)
-    ledger = client.ledger.summary()
-    counts = {"samples": result.samples, "written": result.written, "kept": result.kept, "resumed": result.resumed,
-              "failed": len(result.failed), "not_started": result.not_started}
-    write_manifest(out_path, settings=settings, inputs=[in_path], counts=counts, started_at=started,
-                   extra={"judge": ledger, "failed": [{"id": i, "error": e} for i, e in result.failed]})
+    result, ledger = rubric_file(in_path, out_path, settings, judge_model=judge_model, max_cost=max_cost,
+                                 resume=resume, overwrite=overwrite, limit=limit, output=out)
     out.summary("sgd rubric", {
-        "output": str(out_path), **counts, "stopped_by_max_cost": result.stopped_by_budget,
+        "output": str(out_path), **result.counts(), "stopped_by_max_cost": result.stopped_by_budget,
         "judge": ledger["model"], "requests": ledger["requests"], "cache_hits": ledger["cache_hits"],
         "cost_usd": ledger["cost_usd"],
     }, {"failed_samples": [{"id": i, "error": e} for i, e in result.failed[:20]]})
-    report_rubric_outcome([result], max_cost)
-
-
-def report_rubric_outcome(results: list, max_cost: float | None) -> None:
-    from teachkit.errors import TeachkitError
-    from teachkit.sgd.rubric import failure_summary
-
-    message = failure_summary(results)
-    if message is not None:
-        raise TeachkitError(message)
-    if any(result.stopped_by_budget for result in results):
-        raise TeachkitError(f"stopped at --max-cost {max_cost:g} USD before every sample had a rubric; rerun with "
-                            "--resume (and a higher --max-cost) to finish")
+    problem = outcome_error([result], max_cost)
+    if problem is not None:
+        raise TeachkitError(problem)
 
 
 @app.command("summary")

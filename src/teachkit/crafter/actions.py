@@ -248,10 +248,13 @@ def collect_reference() -> list[str]:
 
 
 def compact_recipes() -> str:
-    """All recipes on one line, for the compact system prompt."""
+    """All recipes on one line, for the compact system prompt; tools with the same recipe share one entry."""
     parts = [f"{name} {costs(info['uses'])}" for name, info in constants.place.items()]
+    groups: dict[str, list[str]] = {}
     for name, info in constants.make.items():
-        parts.append(f"{name} {costs(info['uses'])} near {'+'.join(info['nearby'])}")
+        recipe = f"{costs(info['uses'])} near {'+'.join(info['nearby'])}"
+        groups.setdefault(recipe, []).append(name)
+    parts.extend(f"{'/'.join(names)} {recipe}" for recipe, names in groups.items())
     tools = [
         f"{material} needs {'+'.join(info['require'])}"
         for material, info in constants.collect.items()

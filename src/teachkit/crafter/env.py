@@ -2,16 +2,17 @@
 
 `CrafterGame` wraps one `DeterministicEnv` (a `crafter.Env` subclass, exposed as `game.env` for privileged teachers
 that read `env._world` and `env._player`) and is reused across episodes: `reset(seed)` regenerates the world in about
-0.05 s once numba has compiled opensimplex's noise functions.
+0.02 s of CPU once numba has compiled the noise functions (a one-off 1-2 s, cached on disk).
 
 What differs from stock `crafter.Env`, and why:
 - Determinism. Stock balancing picks which creature to despawn from a Python set of objects, whose order follows
   memory addresses and so differs between processes: two runs of the same seed and actions diverge. Here a chunk's
   creatures are sorted by position first. Stock night-time rendering also draws its noise from the world's random
   state, so merely rendering a frame changed the game; here frames use their own random state.
-- Speed. World generation is vectorized (`worldgen.py`, the same worlds). No image is rendered and no semantic map is built unless frames are asked for, and the per-object
-  distance check and the per-chunk material counts are computed once per step instead of once per object.
-  `tests/crafter/test_env.py` checks that the world evolves exactly as under the stock step loop.
+- Speed. World generation is vectorized (`worldgen.py`, the same worlds). No image is rendered and no semantic map
+  is built unless frames are asked for; the per-object distance check and the per-chunk material counts are computed
+  once per step instead of once per object; textures are loaded once per process. `tests/crafter/test_env.py`
+  checks that the world evolves exactly as under the stock step loop.
 - Difficulty. `normal` is stock Crafter; `easy` and `hard` change creature spawning only (see DIFFICULTIES).
 """
 
@@ -318,7 +319,6 @@ class Snapshot:
     sleeping: bool
     target_material: str | None
     target_object: objects.Object | None
-    target_health: int
     nearby: tuple[str, ...]
 
 
@@ -430,7 +430,6 @@ class CrafterGame:
             sleeping=player.sleeping,
             target_material=material,
             target_object=obj,
-            target_health=obj.health if obj is not None else 0,
             nearby=nearby,
         )
 

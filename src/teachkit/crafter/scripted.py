@@ -46,7 +46,7 @@ DAY_LENGTH = 300
 # damage before we can strike, so the expert is sealed in before they spawn and stays until they are gone.
 NIGHT_START, NIGHT_END = 140, 290
 DUSK = 40  # steps before NIGHT_START spent topping up drink and food
-MORNING = 60  # until this step of the day, stay in while a zombie lingers nearby
+MORNING = 70  # for this many steps after the night, stay in while a zombie lingers nearby
 # Objects only update (zombies move, plants grow) within this Manhattan distance of the player.
 UPDATE_RADIUS = 18
 _LUT_SIZE = 32
@@ -250,6 +250,23 @@ def _find_pocket(mat, occ, dist, open_lut, solid, placeable, danger, water, ston
 _OPPOSITE_ARR = np.array(_OPPOSITE, np.int64)
 
 
+NEAR = 10  # window (Chebyshev radius) in which creatures are looked at every step
+
+
+def _sort_objects(world, obj_map: np.ndarray, x0: int, y0: int) -> dict:
+    """The objects in a window of the object map, by class, as (x, y, object) in world coordinates."""
+    found = {objects.Zombie: [], objects.Skeleton: [], objects.Cow: [], objects.Plant: [], objects.Arrow: []}
+    xs, ys = np.nonzero(obj_map)
+    if len(xs):
+        every = world._objects
+        for x, y, index in zip(xs.tolist(), ys.tolist(), obj_map[xs, ys].tolist(), strict=True):
+            obj = every[index]
+            bucket = found.get(type(obj))
+            if bucket is not None:
+                bucket.append((x + x0, y + y0, obj))
+    return found
+
+
 def _offset_words(dx: int, dy: int) -> str:
     parts = []
     if dy < 0:
@@ -302,8 +319,8 @@ class _Step:
     """What one call to `act` knows about the world; rebuilt every step."""
 
     __slots__ = (
-        "world", "player", "inv", "ach", "mat", "occ", "px", "py", "pf", "step", "night", "zombies",
-        "skeletons", "cows", "plants", "arrows", "zombie_dist", "mine", "open", "searched", "search_mat", "dusk", "morning",
+        "world", "player", "inv", "ach", "mat", "occ", "px", "py", "pf", "step", "night",
+        "zombies_near", "skeletons_near", "arrows_near", "zombie_dist", "everything", "mine", "open", "searched", "search_mat", "dusk", "morning",
     )
 
 
@@ -395,20 +412,15 @@ class ScriptedExpert:
         else:
             s.night = self.night_start <= phase < self.night_end
         s.dusk = self.night_start - DUSK <= phase < self.night_start
-        s.morning = not s.night and phase < MORNING
-        # Creatures as (x, y, object); the object map gives positions without walking the (ever growing)
-        # object list, which keeps a None for every creature or arrow that ever left the world.
-        s.zombies, s.skeletons, s.cows, s.plants, s.arrows = [], [], [], [], []
-        kinds = {objects.Zombie: s.zombies, objects.Skeleton: s.skeletons, objects.Cow: s.cows,
-                 objects.Plant: s.plants, objects.Arrow: s.arrows}
-        xs, ys = np.nonzero(s.occ)
-        found = world._objects
-        for x, y, index in zip(xs.tolist(), ys.tolist(), obj_map[xs, ys].tolist(), strict=True):
-            obj = found[index]
-            bucket = kinds.get(type(obj))
-            if bucket is not None:
-                bucket.append((x, y, obj))
-        s.zombie_dist = min((abs(x - s.px) + abs(y - s.py) for x, y, _ in s.zombies), default=1 << 20)
+        s.morning = not s.night and (phase - self.night_end) % DAY_LENGTH < MORNING
+        # Creatures near the player, as (x, y, object), read from a window of the object map; the full lists
+        # (`_creatures`) are built only when a goal needs them.
+        x0, y0 = max(0, s.px - NEAR), max(0, s.py - NEAR)
+        near = _sort_objects(world, obj_map[x0:s.px + NEAR + 1, y0:s.py + NEAR + 1], x0, y0)
+        s.zombies_near, s.skeletons_near, s.arrows_near = near[objects.Zombie], near[objects.Skeleton], near[
+            objects.Arrow]
+        s.zombie_dist = min((abs(x - s.px) + abs(y - s.py) for x, y, _ in s.zombies_near), default=1 << 20)
+        s.everything = None
         key = tuple(s.inv[t] > 0 for t in ("wood_pickaxe", "stone_pickaxe", "iron_pickaxe"))
         mine = self._mine_cache.get(key)
         if mine is None:
@@ -422,6 +434,12 @@ class ScriptedExpert:
         elif s.inv["health"] >= 8:
             self._resting = False
         return s
+
+    def _creatures(self, s: _Step, cls) -> list:
+        """Every creature of a class in the world, as (x, y, object)."""
+        if s.everything is None:
+            s.everything = _sort_objects(s.world, s.world._obj_map, 0, 0)
+        return s.everything[cls]
 
     def _search(self, s: _Step) -> None:
         """Start the step's search from the player, with protected walls made undiggable; it grows lazily."""
@@ -577,15 +595,15 @@ class ScriptedExpert:
         phase = s.step % DAY_LENGTH
         if s.night:
             wait = (self.night_end - phase) % DAY_LENGTH
-        else:
-            wait = max(MORNING - phase, 30)  # zombies left over from the night despawn in daylight
+        else:  # zombies left over from the night despawn once daylight is back
+            wait = max(MORNING - (phase - self.night_end) % DAY_LENGTH, 30)
         return inv["health"] - empty * wait / 16 < 3
 
     def _harden_shelter(self, s: _Step):
         """Arrows fly over water: when a skeleton is about, turn the pocket's water walls into stone."""
         if s.inv["stone"] == 0:
             return None
-        near = any(abs(x - s.px) + abs(y - s.py) <= 10 for x, y, _ in s.skeletons)
+        near = any(abs(x - s.px) + abs(y - s.py) <= 10 for x, y, _ in s.skeletons_near)
         if not near:
             return None
         water = self._materials.water
@@ -635,7 +653,7 @@ class ScriptedExpert:
     def _incoming(self, s: _Step, x: int, y: int) -> bool:
         """Whether an arrow is flying straight at cell (x, y) with nothing in between."""
         m = self._materials
-        for ax, ay, arrow in s.arrows:
+        for ax, ay, arrow in s.arrows_near:
             fx, fy = int(arrow.facing[0]), int(arrow.facing[1])
             for k in range(1, 5):
                 cx, cy = ax + k * fx, ay + k * fy
@@ -649,7 +667,7 @@ class ScriptedExpert:
 
     def _goal_dodge(self, s: _Step):
         """Step out of the line of an arrow flying at us (arrows deal 2 damage)."""
-        if not s.arrows or not self._incoming(s, s.px, s.py):
+        if not s.arrows_near or not self._incoming(s, s.px, s.py):
             return None
         m = self._materials
         for d, (dx, dy) in enumerate(_DIRS):
@@ -664,10 +682,10 @@ class ScriptedExpert:
 
     def _goal_threat(self, s: _Step):
         """Fight a zombie or skeleton that is next to us or about to be."""
-        near = [z for z in s.zombies if abs(z[0] - s.px) + abs(z[1] - s.py) <= 2] if s.zombie_dist <= 2 else []
+        near = [z for z in s.zombies_near if abs(z[0] - s.px) + abs(z[1] - s.py) <= 2] if s.zombie_dist <= 2 else []
         kind = "zombie"
         if not near:
-            near = [k for k in s.skeletons if abs(k[0] - s.px) + abs(k[1] - s.py) <= 2]
+            near = [k for k in s.skeletons_near if abs(k[0] - s.px) + abs(k[1] - s.py) <= 2]
             kind = "skeleton"
         if not near:
             return None
@@ -697,7 +715,7 @@ class ScriptedExpert:
         """At night, when exhausted, or when badly hurt: top up, then seal ourselves into a pocket."""
         inv = s.inv
         if not (s.night or inv["energy"] <= 2 or self._resting):
-            return None
+            return self._leave_early(s)
         if self._shelter is None and s.step % DAY_LENGTH < self.night_start + 10:
             if inv["drink"] <= 7:
                 result = self._drink(s, max_steps=20)
@@ -707,6 +725,25 @@ class ScriptedExpert:
                 result = self._eat(s, max_steps=20)
                 if result:
                     return result
+        return self._shelter_step(s)
+
+    def _leave_early(self, s: _Step):
+        """Before nightfall, set off for a shelter early enough to be sealed in when zombies come out."""
+        phase = s.step % DAY_LENGTH
+        if not self.night_start - DUSK <= phase < self.night_start:
+            return None
+        if self._shelter is None:
+            if s.step % 5 and s.zombie_dist > 8:
+                return None
+            pocket = self._choose_pocket(s)
+            if pocket is None:
+                return None
+            ax, ay, d = pocket
+            reach = int(self._dist[((ax * self._shape[1] + ay) << 2) | _OPPOSITE[d]])
+            if phase + reach + 10 < self.night_start and s.zombie_dist > 8:
+                return None
+            self._shelter, self._shelter_steps, self._shelter_last = pocket, 0, s.step
+            s.searched = False
         return self._shelter_step(s)
 
     def _goal_dusk(self, s: _Step):
@@ -819,7 +856,7 @@ class ScriptedExpert:
             "Water is in front of me, so I drink.")
 
     def _eat(self, s: _Step, max_steps: int = 10_000):
-        ripe = [p for p in s.plants if p[2].ripe]
+        ripe = [p for p in self._creatures(s, objects.Plant) if p[2].ripe]
         if ripe:
             result = self._go_facing(s, self._object_mask(ripe), DO, max_steps=min(max_steps, 25))
             if result:
@@ -827,7 +864,7 @@ class ScriptedExpert:
                     s, "eat a ripe plant", f"Food is {s.inv['food']}/9 and a ripe plant is close.", result,
                     "The ripe plant is in front of me, so I eat it.")
         return self._hunt(
-            s, s.cows, "cow", max_steps=max_steps, why=f"Food is {s.inv['food']}/9, so I hunt a cow to eat.")
+            s, self._creatures(s, objects.Cow), "cow", max_steps=max_steps, why=f"Food is {s.inv['food']}/9, so I hunt a cow to eat.")
 
     def _hunt(self, s: _Step, targets, kind: str, max_steps: int = 10_000, why: str | None = None):
         if not targets:
@@ -1158,7 +1195,7 @@ class ScriptedExpert:
     def _get_first_cow(self, s: _Step):
         if s.ach["eat_cow"] > 0:
             return None
-        return self._hunt(s, s.cows, "cow", max_steps=30, why="I have never eaten a cow and one is close.")
+        return self._hunt(s, self._creatures(s, objects.Cow), "cow", max_steps=30, why="I have never eaten a cow and one is close.")
 
     def _get_first_stone(self, s: _Step):
         inv = s.inv
@@ -1249,7 +1286,8 @@ class ScriptedExpert:
         count[:-1, :] += open_[1:, :]
         count[:, 1:] += open_[:, :-1]
         count[:, :-1] += open_[:, 1:]
-        for x, y, _ in s.zombies + s.cows + s.skeletons:
+        creatures = [self._creatures(s, cls) for cls in (objects.Zombie, objects.Cow, objects.Skeleton)]
+        for x, y, _ in creatures[0] + creatures[1] + creatures[2]:
             grass[max(0, x - 2):x + 3, max(0, y - 2):y + 3] = False
         return grass & (count <= 2)
 
@@ -1283,17 +1321,17 @@ class ScriptedExpert:
     def _get_zombie(self, s: _Step):
         if s.ach["defeat_zombie"] > 0 or s.inv["health"] < 6:
             return None
-        return self._hunt(s, s.zombies, "zombie", max_steps=40)
+        return self._hunt(s, self._creatures(s, objects.Zombie), "zombie", max_steps=40)
 
     def _get_skeleton(self, s: _Step):
         if s.ach["defeat_skeleton"] > 0 or s.inv["health"] < 6 or self._weapon_damage(s) < 2:
             return None
-        return self._hunt(s, s.skeletons, "skeleton")
+        return self._hunt(s, self._creatures(s, objects.Skeleton), "skeleton")
 
     def _get_ripe_plant(self, s: _Step):
         if s.ach["eat_plant"] > 0:
             return None
-        ripe = [p for p in s.plants if p[2].ripe]
+        ripe = [p for p in self._creatures(s, objects.Plant) if p[2].ripe]
         if not ripe:
             return None
         result = self._go_facing(s, self._object_mask(ripe), DO)

@@ -21,6 +21,7 @@ from teachkit.errors import InputError
 from teachkit.jsonl import ResumableAppender, read_records
 from teachkit.llm import Message, ModelClient, ModelRequest, ModelResult
 from teachkit.records import Sample
+from teachkit.settings import Settings
 from teachkit.sgd.compile import CompileOptions, CompileResult, compile_samples, default_eval_out
 from teachkit.sgd.prompts import CONVERSATION_HEADER, ROLE_LABELS, render_service_results
 
@@ -68,6 +69,10 @@ class RubricResult:
     not_started: int = 0
     stopped_by_budget: bool = False
     retried_invalid: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {"samples": self.samples, "written": self.written, "kept": self.kept, "resumed": self.resumed,
+                "failed": len(self.failed), "not_started": self.not_started}
 
 
 def describe_acts(sample: Sample) -> str:
@@ -279,14 +284,42 @@ def run_rubrics(in_path: Path, out_path: Path, client: ModelClient, **kwargs: An
     return asyncio.run(run())
 
 
-def failure_summary(results: list[RubricResult]) -> str | None:
-    """The one-line error for a run that left samples without a rubric, or None."""
+def outcome_error(results: list[RubricResult], max_cost: float | None) -> str | None:
+    """The one-line error (exit 1) for a run that left samples without a rubric, or None when all got one."""
     failed = [item for result in results for item in result.failed]
-    if not failed:
-        return None
-    first_id, first_error = failed[0]
-    return (
-        f"{len(failed)} sample(s) got no rubric (first: {first_id}: {first_error}); they are not in the output: "
-        "rerun with --resume to ask again (add --no-cache when the replies were unusable rubrics)"
-    )
+    if failed:
+        first_id, first_error = failed[0]
+        return (
+            f"{len(failed)} sample(s) got no rubric (first: {first_id}: {first_error}); they are not in the output: "
+            "rerun with --resume to ask again (add --no-cache when the replies were unusable rubrics)"
+        )
+    if any(result.stopped_by_budget for result in results):
+        return (f"stopped at --max-cost {max_cost:g} USD before every sample had a rubric; rerun with --resume "
+                "(and a higher --max-cost) to finish")
+    return None
+
+
+def rubric_file(
+    in_path: Path,
+    out_path: Path,
+    settings: Settings,
+    *,
+    judge_model: str | None = None,
+    max_cost: float | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    limit: int | None = None,
+    output: Output | None = None,
+) -> tuple[RubricResult, dict[str, Any]]:
+    """The `rubric` stage: rubrics for `in_path` into `out_path` with its manifest; (result, judge ledger)."""
+    from teachkit.llm import open_client
+    from teachkit.manifest import now_iso, write_manifest
+
+    started = now_iso()
+    client = open_client(judge_model, settings, role="judge", max_cost=max_cost)
+    result = run_rubrics(in_path, out_path, client, resume=resume, overwrite=overwrite, limit=limit, output=output)
+    ledger = client.ledger.summary()
+    write_manifest(out_path, settings=settings, inputs=[in_path], counts=result.counts(), started_at=started,
+                   extra={"judge": ledger, "failed": [{"id": i, "error": e} for i, e in result.failed]})
+    return result, ledger
 
