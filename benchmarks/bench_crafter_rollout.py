@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from teachkit.crafter import rollout as rollout_module
 from teachkit.crafter.rollout import RolloutRequest, run_rollout
 from teachkit.settings import load_settings
 
@@ -98,11 +100,18 @@ def cpu_rollout(teacher: str, episodes: int, steps: int, workers: int, folder: P
             "crafter.rollout.workers": workers,
         },
     )
-    started, cpu = time.perf_counter(), cpu_seconds()
-    summary, _ = run_rollout(
-        settings, RolloutRequest(out=folder / f"{teacher}-{workers}.jsonl", overwrite=True)
-    )
-    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    log = folder / f"cpu-{workers}.log"
+    started, cpu, own = time.perf_counter(), cpu_seconds(), time.process_time()
+    with worker_cpu_logged(log):
+        summary, _ = run_rollout(
+            settings, RolloutRequest(out=folder / f"{teacher}-{workers}.jsonl", overwrite=True)
+        )
+    elapsed, cpu, own = time.perf_counter() - started, cpu_seconds() - cpu, time.process_time() - own
+    per_worker: dict[str, float] = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            pid, seconds = line.split()
+            per_worker[pid] = per_worker.get(pid, 0.0) + float(seconds)
     return {
         "workers": workers,
         "steps": summary["steps"],
@@ -110,8 +119,30 @@ def cpu_rollout(teacher: str, episodes: int, steps: int, workers: int, folder: P
         "steps_per_s": round(summary["steps"] / elapsed, 1),
         # CPU seconds of this process and its finished workers per wall second: about 2 when two cores were free.
         "cores_used": round(cpu / elapsed, 2),
+        "cpu_s": round(cpu, 2),
+        # The critical path with a free core per process: the busiest worker (or the only process).
+        "busiest_process_cpu_s": round(max(per_worker.values(), default=own), 2),
         "crafter_score": summary["crafter_score"],
     }
+
+
+@contextlib.contextmanager
+def worker_cpu_logged(log: Path):
+    """Each worker task appends `pid cpu_seconds` to `log` (forked workers run this module's patched function)."""
+    original = rollout_module._play_in_worker
+
+    def timed(seed: int) -> str:
+        started = time.process_time()
+        line = original(seed)
+        with log.open("a") as handle:
+            handle.write(f"{os.getpid()} {time.process_time() - started}\n")
+        return line
+
+    rollout_module._play_in_worker = timed
+    try:
+        yield
+    finally:
+        rollout_module._play_in_worker = original
 
 
 def cpu_seconds() -> float:
@@ -148,6 +179,10 @@ def main() -> None:
                 "one": one,
                 "two": two,
                 "speedup": round(two["steps_per_s"] / one["steps_per_s"], 2),
+                # What two free cores would give: one process's CPU time over the busiest worker's.
+                "speedup_from_cpu_times": round(
+                    one["busiest_process_cpu_s"] / two["busiest_process_cpu_s"], 2
+                ),
             }
     print(json.dumps(results, indent=2))
     if "llm_teacher" in results:

@@ -22,12 +22,13 @@ import time
 from pathlib import Path
 
 from teachkit.console import Output
-from teachkit.jsonl import read_records
+from teachkit.jsonl import read_records, write_records
+from teachkit.models import load_tokenizer
 from teachkit.records import Sample
 from teachkit.settings import load_settings
 from teachkit.sgd.compile import CompileOptions, compile_samples
 from teachkit.sgd.evaluate import evaluate
-from teachkit.sgd.train import train_grpo
+from teachkit.sgd.train import ChatFormat, fit_prompt, train_grpo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,12 +41,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--budget-minutes", type=float, default=60.0, help="the whole run, evals included")
     parser.add_argument("--max-minutes", type=float, default=None, help="training time (default: budget - evals)")
     parser.add_argument("--max-steps", type=int, default=1000, help="upper bound; the time limit usually ends it")
-    parser.add_argument("--eval-n", type=int, default=64, help="held-out samples evaluated")
+    parser.add_argument("--eval-n", type=int, default=200, help="held-out samples evaluated (at most)")
     parser.add_argument("--num-generations", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=8, help="completions per step (prompts = batch / generations)")
+    parser.add_argument("--batch", type=int, default=4, help="completions per step (prompts = batch / generations)")
     parser.add_argument("--max-completion-length", type=int, default=40)
     parser.add_argument("--max-new-tokens", type=int, default=40, help="eval generation length")
-    parser.add_argument("--max-prompt-length", type=int, default=512)
+    parser.add_argument("--max-prompt-length", type=int, default=320)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -64,9 +65,21 @@ def main() -> int:
     train_file, held_out_file = work / "train.jsonl", work / "heldout.jsonl"
     compile_samples(args.corpus, train_file, CompileOptions(splits=["train"]), overwrite=True)
     compile_samples(args.corpus, held_out_file, CompileOptions(splits=["dev"]), overwrite=True)
-    train_count = sum(1 for _ in read_records(train_file, Sample))
-    held_out = list(read_records(held_out_file, Sample))
-    print(f"compiled {train_count} training samples, {len(held_out)} held-out samples (other dialogues)", flush=True)
+    # On 2 CPU cores the prompt length is the cost: GRPO forwards prompt + completion for every completion, and the
+    # system message with the service results is 270 tokens at the median. Only samples whose prompt fits
+    # --max-prompt-length (after cutting old turns) are used, for training and for the held-out eval alike.
+    tokenizer = load_tokenizer(args.model, load_settings())
+    chat = ChatFormat.detect(tokenizer)
+    counts = {}
+    for name, path in (("train", train_file), ("held_out", held_out_file)):
+        samples = list(read_records(path, Sample))
+        kept = [s for s in samples if not fit_prompt(s, tokenizer, chat, args.max_prompt_length).over_limit]
+        write_records(path, kept)
+        counts[name] = (len(samples), len(kept))
+    train_count = counts["train"][1]
+    print(f"compiled {counts['train'][0]} training and {counts['held_out'][0]} held-out samples (dev split: other "
+          f"dialogues); {counts['train'][1]} and {counts['held_out'][1]} fit {args.max_prompt_length} prompt tokens",
+          flush=True)
 
     settings = load_settings(None, {
         "judge.kind": "acts",
@@ -114,6 +127,7 @@ def main() -> int:
         "model": args.model,
         "training_samples": train_count,
         "held_out_samples": document["samples"],
+        "samples_before_length_filter": {name: total for name, (total, _) in counts.items()},
         "steps": report.steps,
         "prompts_seen": report.steps * args.batch // args.num_generations,
         "train_minutes": round(report.runtime_s / 60, 1),

@@ -129,3 +129,21 @@ def test_paired_bootstrap_interval() -> None:
     assert 0 < low <= difference <= high
     same = paired_bootstrap(better, better, STATISTICS["crafter_score"], 200)
     assert same == (0.0, 0.0, 0.0)
+
+
+def test_a_model_spec_policy_plays_through_the_provider_layer(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from teachkit.testing import FakeOpenAI
+
+    monkeypatch.setenv("TEACHKIT_CRAFTER__ROLLOUT__STRUCTURED_OUTPUT", "false")
+    out = tmp_path / "served.json"
+    with FakeOpenAI() as fake:
+        fake.reply_fn = lambda request: "Thought: wood first.\nAction: move_left"
+        result = CliRunner().invoke(app, ["--json", "crafter", "eval", "--policy", f"openai:student@{fake.url}/v1",
+                                          "--episodes", "2", "--max-steps", "5", "--observation", "compact",
+                                          "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert len(fake.requests) == 10  # one request per decision: 2 episodes x 5 steps
+    episodes = list(read_records(tmp_path / "served.policy.jsonl", Episode))
+    assert all(step.action == "move_left" and step.valid for e in episodes for step in e.steps)
+    assert json.loads(out.read_text())["policies"]["policy"]["observation_format"] == "compact"

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from teachkit.cli.main import app
 from teachkit.console import Output
+from teachkit.crafter.finetune import check_training_files
 from teachkit.crafter.formats import Example, render
 from teachkit.crafter.vertex_tuning import (
     CHUNK_QUANTUM,
@@ -29,7 +30,6 @@ from teachkit.crafter.vertex_tuning import (
     read_job_record,
     tune_on_vertex,
 )
-from teachkit.crafter.finetune import check_training_files
 from teachkit.errors import TeachkitError
 from teachkit.settings import load_settings
 from teachkit.testing.fake_vertex_tuning import FakeVertexTuning, permission_denied

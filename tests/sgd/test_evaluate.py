@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from teachkit.cli.main import app
 from teachkit.jsonl import read_records, write_records
-from teachkit.records import SgdEvalPair
+from teachkit.records import SgdEvalPair, TrainedModel
 from teachkit.sgd.evaluate import paired_bootstrap, score_stats
+from teachkit.train.artifacts import write_record
 
 
 def test_score_stats_leave_failures_out_and_count_them() -> None:
@@ -60,6 +61,8 @@ def adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     peft_model = get_peft_model(model, config)
     path = tmp_path_factory.mktemp("adapter")
     peft_model.save_pretrained(path)
+    write_record(path, TrainedModel(method="grpo-lora", base_model=str(tiny_model_dir),
+                                    base_model_path=str(tiny_model_dir)))
     return path
 
 
@@ -74,7 +77,8 @@ def cli(*args: str):
 
 def test_eval_base_vs_adapter_with_the_acts_judge(tiny_model_dir, adapter_dir, tmp_path) -> None:
     report = tmp_path / "eval" / "report.json"
-    args = ["sgd", "eval", "--eval", str(eval_file(tmp_path / "eval.jsonl")), "--base-model", str(tiny_model_dir),
+    # No --base-model: the adapter's teachkit-training.json names its base.
+    args = ["sgd", "eval", "--eval", str(eval_file(tmp_path / "eval.jsonl")),
             "--trained", str(adapter_dir), "--n", "2", "--judge", "acts", "--max-new-tokens", "6", "--batch-size", "2",
             "--out", str(report)]
     result = cli("--json", *args)
@@ -82,6 +86,7 @@ def test_eval_base_vs_adapter_with_the_acts_judge(tiny_model_dir, adapter_dir, t
     document = json.loads(result.stdout)
     assert document == json.loads(report.read_text())
     assert document["samples"] == 2 and document["judge"] == "acts-v1"
+    assert document["base"]["model"] == str(tiny_model_dir)
     assert document["generation"]["temperature"] == 0.0
     for label in ("base", "trained"):
         assert set(document[label]) >= {"mean", "stdev", "min", "max", "scored", "failed"}

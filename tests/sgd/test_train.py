@@ -232,8 +232,10 @@ def test_cli_train_with_seed_flags_then_resume(tiny_model_dir, tmp_path) -> None
     assert summary["steps"] == 1 and summary["judge"] == "acts-v1" and summary["judge_failures"] == 0
     assert len(summary["history"]) == 1 and "reward" in summary["history"][0]
     assert (out_dir / "checkpoint-1").is_dir() and (out_dir / "adapter_model.safetensors").is_file()
-    assert json.loads((out_dir / "train_summary.json").read_text())["steps"] == 1
-    assert (out_dir / "train_summary.json.manifest.json").is_file()
+    record = json.loads((out_dir / "teachkit-training.json").read_text())
+    assert record["method"] == "grpo-lora" and record["base_model"] == str(tiny_model_dir)
+    assert record["metrics"]["steps"] == 1 and record["settings"]["judge"] == "acts-v1"
+    assert "grpo-lora" in (out_dir / "README.md").read_text()
 
     again = cli("sgd", "train", "--train", str(train_file), "--model", str(tiny_model_dir), "--output-dir",
                 str(out_dir), "--max-steps", "2", *common)
@@ -277,7 +279,7 @@ def test_killed_run_resumes_from_its_checkpoint_and_keeps_its_judge_scores(tiny_
     process.send_signal(signal.SIGKILL)
     process.wait()
     process.stderr.close()
-    assert not (out_dir / "train_summary.json").exists()
+    assert not (out_dir / "teachkit-training.json").exists()
 
     cache = ScoreCache(cache_dir / SCORE_CACHE_FILE)
     kept = {(entry["sample_id"], entry["response"]) for entry in cache.entries()}

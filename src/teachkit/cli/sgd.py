@@ -350,7 +350,8 @@ def evaluate(
     eval_file: Annotated[Path, typer.Option("--eval", help="Held-out compiled samples (JSONL of Sample).",
                                             dir_okay=False)],
     base_model: Annotated[
-        str | None, typer.Option("--base-model", help="Base student (default: sgd.train.model).")
+        str | None,
+        typer.Option("--base-model", help="Base student (default: the base --trained records, else sgd.train.model)."),
     ] = None,
     trained: Annotated[
         Path | None, typer.Option("--trained", help="Output dir of `sgd train` (an adapter) or a full checkpoint.")
@@ -395,7 +396,7 @@ def evaluate(
     out = app_state.output()
     report_path = out_path or Path(settings.paths.output_dir) / "sgd-eval" / "report.json"
     report = run_eval(
-        eval_file, settings, base_model=base_model or settings.sgd.train.model, trained=trained,
+        eval_file, settings, base_model=base_model, trained=trained,
         report_path=report_path, responses_path=responses, judge_model=judge_model, overwrite=overwrite, out=out,
     )
     document = report.document

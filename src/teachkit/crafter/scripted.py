@@ -555,6 +555,8 @@ class ScriptedExpert:
             self._leave_shelter()
             return None
         idle = s.step < self._idle_until
+        if idle and s.dusk and (inv["food"] <= 7 or inv["drink"] <= 7):
+            idle = False  # top up before the night instead of waiting it out hungry
         if inv["energy"] < 9 and (s.night or inv["energy"] <= 6 or self._resting or idle or s.ach["wake_up"] == 0):
             return SLEEP, (
                 f"Subgoal: sleep safely. I am walled in with stone on every side and energy is "
@@ -769,16 +771,12 @@ class ScriptedExpert:
                 result = self._drink(s)
                 if result:
                     return result
-        if self._eating or inv["food"] <= 5:
+        if self._eating or inv["food"] <= 6:
             self._eating = inv["food"] < 9
             if self._eating:
                 result = self._eat(s)
                 if result:
                     return result
-        if inv["food"] <= 6:
-            result = self._eat(s, max_steps=10)
-            if result:
-                return result
         return None
 
     def _goal_protect_plant(self, s: _Step):

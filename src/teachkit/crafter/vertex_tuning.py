@@ -166,22 +166,22 @@ def storage_errors() -> tuple[type[Exception], ...]:
     return GoogleAPICallError, InvalidResponse, requests.ConnectionError
 
 
-def raise_for_google(error: Exception, action: str, resource: str) -> None:
-    """Turn a Google API error into one line: a 403 names the permission, a 404 the missing thing."""
+def google_error(error: Exception, action: str, resource: str) -> TeachkitError:
+    """A Google API error as one line: a 403 names the permission, a 401 or 404 says what to fix."""
     denied = permission_message(error, action, resource)
     if denied:
-        raise TeachkitError(denied) from None
+        return TeachkitError(denied)
     code = getattr(error, "code", None) or getattr(getattr(error, "response", None), "status_code", None)
     message = (str(getattr(error, "message", "") or error).strip().splitlines() or [""])[0][:300]
     if code is None and isinstance(error, OSError):
-        raise TeachkitError(f"{action} {resource}: cannot reach the service ({type(error).__name__}); check the "
-                            "network, or gcp.storage_endpoint / gcp.vertex_endpoint") from None
+        return TeachkitError(f"{action} {resource}: cannot reach the service ({type(error).__name__}); check the "
+                             "network, or gcp.storage_endpoint / gcp.vertex_endpoint")
     if code == 401:
-        raise ConfigError(f"{action} {resource}: the credentials were refused (401); refresh them with "
-                          "`gcloud auth application-default login` or a new gcp.access_token") from None
+        return ConfigError(f"{action} {resource}: the credentials were refused (401); refresh them with "
+                           "`gcloud auth application-default login` or a new gcp.access_token")
     if code == 404:
-        raise InputError(f"{action} {resource}: not found (404): {message}") from None
-    raise TeachkitError(f"{action} {resource} failed ({code or type(error).__name__}): {message}") from None
+        return InputError(f"{action} {resource}: not found (404): {message}")
+    return TeachkitError(f"{action} {resource} failed ({code or type(error).__name__}): {message}")
 
 
 # --- uploads -----------------------------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ def ensure_uploaded(
     try:
         existing = bucket.get_blob(upload.object_name)
     except storage_errors() as error:
-        raise_for_google(error, "read", upload.uri)
+        raise google_error(error, "read", upload.uri) from None
     generation = 0
     if existing is not None:
         if existing.md5_hash == md5 or existing.crc32c == crc32c:
@@ -275,7 +275,7 @@ def ensure_uploaded(
         if getattr(error, "code", None) == 404:
             raise InputError(f"bucket {upload.bucket!r} not found: create it (gcloud storage buckets create "
                              f"gs://{upload.bucket}) or set gcp.bucket to an existing one") from None
-        raise_for_google(error, "write", upload.uri)
+        raise google_error(error, "write", upload.uri) from None
     resource = send_resumable(session, upload.path, upload.size, chunk_size=chunk_size, attempts=attempts,
                               backoff_s=backoff_s, on_bytes=on_bytes, what=upload.uri)
     if resource.get("md5Hash", md5) != md5 or resource.get("crc32c", crc32c) != crc32c:
@@ -328,7 +328,7 @@ def send_resumable(
                     offset, failures = committed, 0
                     continue
                 if response.status_code not in TRANSIENT:
-                    raise_for_google(HttpStatusError(response), "write", what)
+                    raise google_error(HttpStatusError(response), "write", what) from None
             failures += 1
             if failures >= attempts:
                 raise TeachkitError(f"uploading {path} to {what}: {failures} attempts in a row failed (last: "
@@ -368,7 +368,7 @@ def query_session(http: Any, session_url: str, size: int) -> int | dict[str, Any
 
 
 class HttpStatusError(Exception):
-    """A non-transient HTTP status from the upload session, shaped for `raise_for_google`."""
+    """A non-transient HTTP status from the upload session, shaped for `google_error`."""
 
     def __init__(self, response: Any):
         self.response = response
@@ -422,9 +422,8 @@ def start_job(clients: GcpClients, request: dict[str, Any]) -> Any:
                 ),
             )
         except errors.APIError as error:
-            raise_for_google(error, "create a tuning job in", f"projects/{clients.project}/locations/"
-                             f"{clients.location}")
-    raise AssertionError("unreachable")  # pragma: no cover
+            raise google_error(error, "create a tuning job in",
+                               f"projects/{clients.project}/locations/{clients.location}") from None
 
 
 def job_name(clients: GcpClients, job: str) -> str:
@@ -445,8 +444,7 @@ def get_job(clients: GcpClients, name: str) -> Any:
     try:
         return clients.genai.tunings.get(name=name)
     except errors.APIError as error:
-        raise_for_google(error, "read the tuning job", name)
-    raise AssertionError("unreachable")  # pragma: no cover
+        raise google_error(error, "read the tuning job", name) from None
 
 
 def state_name(job: Any) -> str:
@@ -514,7 +512,7 @@ def wait_for_job(clients: GcpClients, name: str, settings: Settings, output: Out
                 job = clients.genai.tunings.get(name=name)
                 failures = 0
             except errors.ClientError as error:
-                raise_for_google(error, "read the tuning job", name)
+                raise google_error(error, "read the tuning job", name) from None
             except (errors.ServerError, *http_transport_errors(), OSError) as error:
                 failures += 1
                 if failures >= 10:
@@ -662,10 +660,14 @@ def flatten_request(request: dict[str, Any], prefix: str = "") -> list[dict[str,
 def tuning_job_status(job: str, settings: Settings, clients: GcpClients | None = None) -> dict[str, Any]:
     """`finetune status JOB`: the job as Vertex AI reports it now; a job record given as JOB is refreshed."""
     record = read_job_record(Path(job)) if job.endswith(".json") and Path(job).is_file() else None
-    if record is not None and not settings.gcp.project:
-        # A job record says where its job lives.
+    # A job record, or a full job name, says where its job lives.
+    where = (record.project, record.location) if record is not None else None
+    parts = job.split("/")
+    if where is None and len(parts) == 6 and parts[0] == "projects" and parts[4] == "tuningJobs":
+        where = (parts[1], parts[3])
+    if where is not None:
         settings = settings.model_copy(update={"gcp": settings.gcp.model_copy(
-            update={"project": record.project, "location": record.location})})
+            update={"project": where[0], "location": where[1]})})
     require_gcp(settings, bucket=False)
     clients = clients or open_clients(settings)
     name = record.name if record is not None else job_name(clients, job)
@@ -699,6 +701,6 @@ def list_tuning_jobs(settings: Settings, limit: int = 20, clients: GcpClients | 
                 if len(rows) >= limit:
                     break
         except errors.APIError as error:
-            raise_for_google(error, "list tuning jobs in",
-                             f"projects/{clients.project}/locations/{clients.location}")
+            raise google_error(error, "list tuning jobs in",
+                               f"projects/{clients.project}/locations/{clients.location}") from None
     return rows

@@ -6,9 +6,9 @@ pickle: a shared cache file must not be able to run code).
 
 The file is a sqlitedict-compatible table (`key TEXT PRIMARY KEY, value BLOB`, JSON values), read and written with
 the standard library's sqlite3 on the caller's thread. sqlitedict itself runs every lookup as a round trip to its
-own thread; under the event loop's load that cost 1-2 ms a lookup and capped a 32-way run at a third of its
-throughput (see docs/benchmarks.md), against tens of microseconds here. WAL mode, one commit per write and a busy
-timeout make the file safe for many tasks in one process (a lock serialises them) and for several processes.
+own thread, which on a busy machine cost more than a millisecond a request of a 32-way run (docs/benchmarks.md),
+against tens of microseconds here. WAL mode, one commit per write and a busy timeout make the file safe for many
+tasks in one process (a lock serialises them) and for several processes.
 """
 
 from __future__ import annotations

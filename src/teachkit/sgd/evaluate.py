@@ -24,7 +24,9 @@ from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Sample, SgdEvalPair
 from teachkit.settings import Settings
 from teachkit.sgd.judges import Judge, Judgement, open_judge
-from teachkit.sgd.train import ChatFormat, fit_prompt, quiet_libraries
+from teachkit.sgd.train import ChatFormat, fit_prompt
+from teachkit.train.artifacts import read_record
+from teachkit.train.progress import quiet_libraries
 
 
 def responses_path_for(report: Path) -> Path:
@@ -156,7 +158,7 @@ def evaluate(
     eval_path: Path,
     settings: Settings,
     *,
-    base_model: str,
+    base_model: str | None,
     trained: Path | None,
     report_path: Path,
     responses_path: Path | None = None,
@@ -164,7 +166,10 @@ def evaluate(
     overwrite: bool = False,
     out: Output | None = None,
 ) -> EvalReport:
-    """Generate with the base (and the trained) student on the first n samples, judge both, compare."""
+    """Generate with the base (and the trained) student on the first n samples, judge both, compare.
+
+    `base_model` None: the base the trained folder records (`teachkit-training.json`), else `sgd.train.model`.
+    """
     out = out or Output()
     config = settings.sgd.eval
     started_at = now_iso()
@@ -174,6 +179,9 @@ def evaluate(
             raise InputError(f"{path}: already exists; pass --overwrite to replace it")
     if trained is not None and not trained.is_dir():
         raise InputError(f"--trained {trained}: no such folder; give the --output-dir of `teachkit sgd train`")
+    if base_model is None:
+        record = read_record(trained) if trained is not None else None
+        base_model = record.base_model if record is not None else settings.sgd.train.model
     samples: list[Sample] = []
     for sample in read_records(eval_path, Sample):
         samples.append(sample)
