@@ -1,7 +1,7 @@
 """`crafter rollout` throughput: an LLM teacher against the fake Gemini server, and worker-process scaling.
 
     .venv/bin/python benchmarks/bench_crafter_rollout.py [--latency 0.1] [--episodes 32] [--steps 100]
-                                                         [--cpu-episodes 8] [--cpu-steps 2500] [--skip-llm]
+                                                         [--cpu-episodes 16] [--cpu-steps 2000] [--skip-llm]
 
 1. LLM teacher: `--episodes` episodes in flight against the fake Gemini REST server (its own process) answering
    each request after `--latency` seconds, through the real google-genai client, the full text observation, the
@@ -126,23 +126,28 @@ def cpu_rollout(teacher: str, episodes: int, steps: int, workers: int, folder: P
     }
 
 
+CPU_LOG: Path | None = None
+_play_in_worker = rollout_module._play_in_worker
+
+
+def timed_play(seed: int) -> str:
+    """The worker task, appending `pid cpu_seconds` to CPU_LOG (forked workers see this module as it is here)."""
+    started = time.process_time()
+    line = _play_in_worker(seed)
+    with CPU_LOG.open("a") as handle:
+        handle.write(f"{os.getpid()} {time.process_time() - started}\n")
+    return line
+
+
 @contextlib.contextmanager
 def worker_cpu_logged(log: Path):
-    """Each worker task appends `pid cpu_seconds` to `log` (forked workers run this module's patched function)."""
-    original = rollout_module._play_in_worker
-
-    def timed(seed: int) -> str:
-        started = time.process_time()
-        line = original(seed)
-        with log.open("a") as handle:
-            handle.write(f"{os.getpid()} {time.process_time() - started}\n")
-        return line
-
-    rollout_module._play_in_worker = timed
+    global CPU_LOG
+    CPU_LOG = log
+    rollout_module._play_in_worker = timed_play
     try:
         yield
     finally:
-        rollout_module._play_in_worker = original
+        rollout_module._play_in_worker = _play_in_worker
 
 
 def cpu_seconds() -> float:
@@ -157,8 +162,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--cpu-episodes", type=int, default=8)
-    parser.add_argument("--cpu-steps", type=int, default=2500)
+    parser.add_argument("--cpu-episodes", type=int, default=16)
+    parser.add_argument("--cpu-steps", type=int, default=2000)
     parser.add_argument("--skip-llm", action="store_true")
     parser.add_argument("--skip-workers", action="store_true")
     args = parser.parse_args()
@@ -172,6 +177,8 @@ def main() -> None:
                 args.latency, args.episodes, args.steps, Path(folder), actions_per_call=4
             )
         if not args.skip_workers:
+            # Warm up first (numba loads its compiled functions on first use), so neither run pays for it.
+            cpu_rollout(teacher, 1, 20, 1, Path(folder))
             one = cpu_rollout(teacher, args.cpu_episodes, args.cpu_steps, 1, Path(folder))
             two = cpu_rollout(teacher, args.cpu_episodes, args.cpu_steps, 2, Path(folder))
             results["workers"] = {

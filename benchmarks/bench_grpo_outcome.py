@@ -136,6 +136,7 @@ def main() -> int:
         "trained_mean": document["trained"]["mean"],
         "difference": difference["mean_difference"],
         "ci95": [low, high],
+        "ci95_by_dialogue": difference.get("ci95_by_group"),
         "target_met": difference["mean_difference"] >= 0.05 and low > 0 and total_minutes <= args.budget_minutes,
         "reward_first_steps": [h.reward for h in report.history[:5]],
         "reward_last_steps": [h.reward for h in report.history[-5:]],

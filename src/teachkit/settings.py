@@ -65,7 +65,7 @@ class JudgeSettings(ModelSettings):
     )
     kind: Literal["llm", "acts", "mix"] = Field("acts", description="llm, acts (offline, free) or mix")
     llm_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the llm judge in mix")
-    template: Path | None = Field(None, description="replacement judge prompt template")
+    template: Path | None = Field(None, description="replacement judge prompt template (examples/judge_template.txt)")
 
 
 class GcpSettings(Section):
@@ -290,7 +290,9 @@ class SgdTrainSettings(Section):
     """GRPO of a student against the judge (`teachkit sgd train`); docs/sgd-training.md explains each knob."""
 
     model: str = Field("google/gemma-2-2b-it", description="student: HF id, local path, or smollm2-135m (offline)")
-    output_dir: Path = Field(Path("runs/sgd-grpo"), description="checkpoints, the final adapter and the summary")
+    output_dir: Path = Field(
+        Path("runs/sgd-grpo"), description="checkpoints, the final adapter, its model card and teachkit-training.json"
+    )
     use_lora: bool = Field(True, description="train LoRA adapters instead of every weight")
     lora_r: int = Field(16, gt=0, description="LoRA rank")
     lora_alpha: int = Field(32, gt=0, description="LoRA alpha (scale = alpha / r)")
@@ -314,7 +316,7 @@ class SgdTrainSettings(Section):
     save_steps: int = Field(50, gt=0, description="checkpoint every this many steps")
     save_total_limit: int | None = Field(3, gt=0, description="checkpoints kept; older ones are deleted")
     max_minutes: float | None = Field(
-        None, gt=0, description="stop (and save) after this many minutes of training, even before max_steps"
+        None, gt=0, description="stop cleanly (and save) after this many minutes of training, even before max_steps"
     )
     seed: int = Field(0, description="seed of the data order, sampling and LoRA init")
 
@@ -322,7 +324,7 @@ class SgdTrainSettings(Section):
 class SgdEvalSettings(Section):
     """Base vs trained on held-out samples (`teachkit sgd eval`)."""
 
-    n: int = Field(50, gt=0, description="samples evaluated: the first n of the file")
+    n: int = Field(50, gt=0, description="samples evaluated, spread evenly over the file")
     max_new_tokens: int = Field(128, gt=0)
     batch_size: int = Field(8, gt=0, description="prompts generated at once")
     max_prompt_length: int = Field(1024, gt=0, description="prompt tokens; the oldest turns are cut first")

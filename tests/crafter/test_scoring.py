@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from crafter import constants
-from episode_factory import make_episode
+from tests.crafter.episode_factory import make_episode
 
 from teachkit.crafter.scoring import TIERS, EpisodeScorer, achievement_tiers
 from teachkit.errors import ConfigError

@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 import pytest
-from episode_factory import make_episode, varied_episodes, write_episodes
+from tests.crafter.episode_factory import make_episode, varied_episodes, write_episodes
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app

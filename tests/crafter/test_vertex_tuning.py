@@ -44,6 +44,7 @@ class FaultyProxy:
         self.upstream_port = upstream_port
         self.drop_chunks = 0  # upload chunks (PUTs to a session) whose connection is cut
         self.pass_chunks = 0  # chunks let through before dropping starts
+        self.corrupt_chunks = 0  # chunks whose first byte is flipped on the way
         self.forward_dropped = False  # cut after the emulator got the chunk, instead of before
         self.denied: dict[tuple[str, str], str] = {}  # (method, path part) -> permission
         self.requests: list[tuple[str, str]] = []
@@ -66,6 +67,9 @@ class FaultyProxy:
                             f"Storage object. Permission '{permission}' denied on resource (or it may not exist)."),
                             "errors": [{"domain": "global", "reason": "forbidden"}]}}).encode(), [])
                 drop = self.command == "PUT" and "upload_id" in self.path and length > 0 and proxy.drop_chunks > 0
+                if self.command == "PUT" and "upload_id" in self.path and length > 0 and proxy.corrupt_chunks > 0:
+                    proxy.corrupt_chunks -= 1
+                    body = bytes([body[0] ^ 0xFF]) + body[1:]
                 if drop and proxy.pass_chunks > 0:
                     proxy.pass_chunks -= 1
                     drop = False
@@ -318,6 +322,30 @@ def test_an_upload_that_keeps_failing_leaves_no_object(gcs: FaultyProxy, vertex:
     # Run again once the network is back: it completes.
     gcs.drop_chunks = 0
     assert ensure_uploaded(open_clients(settings).storage, upload, chunk_size=CHUNK_QUANTUM) == "uploaded"
+
+
+def test_a_corrupted_upload_is_deleted_and_a_broken_object_replaced(gcs: FaultyProxy, vertex: FakeVertexTuning,
+                                                                    tmp_path: Path) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    train = write_vertex_file(tmp_path / "train.jsonl", 6)
+    settings = settings_for(gcs, vertex)
+    upload = plan_upload(train, "train", check_training_files(train, None, settings, Output(), vertex=True)[0],
+                         settings)
+    client = open_clients(settings).storage
+    gcs.corrupt_chunks = 1
+    with pytest.raises(TeachkitError, match="checksum differs"):
+        ensure_uploaded(client, upload, chunk_size=CHUNK_QUANTUM)
+    assert bucket_objects(gcs) == {}  # no job can read the damaged bytes
+
+    # Other bytes under the content-hashed name (a broken copy from elsewhere): replaced, not trusted.
+    direct = storage.Client(project="test", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": f"http://127.0.0.1:{gcs.upstream_port}"})
+    direct.bucket(BUCKET).blob(upload.object_name).upload_from_string(b"half a file")
+    assert ensure_uploaded(client, upload, chunk_size=CHUNK_QUANTUM) == "replaced"
+    assert bucket_objects(gcs)[upload.object_name] == train.read_bytes()
+    assert ensure_uploaded(client, upload, chunk_size=CHUNK_QUANTUM) == "already there"
 
 
 def test_storage_403_names_the_missing_permission(gcp_env: dict, gcs: FaultyProxy, tmp_path: Path) -> None:

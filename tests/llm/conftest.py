@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from llm_helpers import API_KEY, fast_settings
+from tests.llm.llm_helpers import API_KEY, fast_settings
 
 from teachkit.llm import open_client
 

@@ -2,7 +2,7 @@ import subprocess
 import sys
 import textwrap
 
-from llm_helpers import ask
+from tests.llm.llm_helpers import ask
 
 from teachkit.llm import ModelResult
 from teachkit.llm.cache import (

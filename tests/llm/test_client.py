@@ -5,7 +5,7 @@ import logging
 import threading
 import time
 
-from llm_helpers import API_KEY, ask, batch, fast_settings, run
+from tests.llm.llm_helpers import API_KEY, ask, batch, fast_settings, run
 
 from teachkit.llm.cache import cache_path
 from teachkit.manifest import now_iso, write_manifest

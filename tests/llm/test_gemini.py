@@ -2,7 +2,7 @@
 
 import json
 
-from llm_helpers import API_KEY, ask, batch, run
+from tests.llm.llm_helpers import API_KEY, ask, batch, run
 
 from teachkit.llm import Message, ModelClient, ModelRequest
 from teachkit.llm.gemini import GeminiProvider

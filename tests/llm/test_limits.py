@@ -1,7 +1,7 @@
 import asyncio
 import time
 
-from llm_helpers import ask
+from tests.llm.llm_helpers import ask
 
 from teachkit.llm.limits import RateLimiter, estimate_tokens
 

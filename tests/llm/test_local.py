@@ -3,7 +3,7 @@
 import shutil
 
 import pytest
-from llm_helpers import ask, batch, fast_settings, run
+from tests.llm.llm_helpers import ask, batch, fast_settings, run
 from transformers import AutoTokenizer
 
 from teachkit.llm import Message, ModelRequest, open_client

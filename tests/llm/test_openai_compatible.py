@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from llm_helpers import ask, batch, fast_settings, run
+from tests.llm.llm_helpers import ask, batch, fast_settings, run
 
 from teachkit.llm import open_client
 from teachkit.testing import FakeOpenAI

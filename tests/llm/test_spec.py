@@ -1,5 +1,5 @@
 import pytest
-from llm_helpers import API_KEY, ask, batch, fast_settings, run
+from tests.llm.llm_helpers import API_KEY, ask, batch, fast_settings, run
 
 from teachkit.errors import InputError
 from teachkit.llm import ModelSpec, open_client, parse_spec

@@ -1,5 +1,5 @@
 import pytest
-from llm_helpers import ask
+from tests.llm.llm_helpers import ask
 
 from teachkit.llm.structured import extract_json, match_enum, parse_reply
 

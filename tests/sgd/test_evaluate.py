@@ -7,13 +7,13 @@ import statistics
 from pathlib import Path
 
 import pytest
-from test_judges import API_KEY, CONFIRM, OFFER, REQUEST_CITY, graded_reply
+from tests.sgd.test_judges import API_KEY, CONFIRM, OFFER, REQUEST_CITY, graded_reply
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
 from teachkit.jsonl import read_records, write_records
 from teachkit.records import SgdEvalPair, TrainedModel
-from teachkit.sgd.evaluate import paired_bootstrap, score_stats
+from teachkit.sgd.evaluate import paired_bootstrap, score_stats, spread
 from teachkit.train.artifacts import write_record
 
 
@@ -45,6 +45,23 @@ def test_paired_bootstrap_interval() -> None:
     assert partial["pairs"] == 1 and partial["mean_difference"] == pytest.approx(0.2)
     assert partial["ci95"] == [pytest.approx(0.2), pytest.approx(0.2)]
     assert paired_bootstrap([None], [0.5], resamples=100, seed=0)["ci95"] is None
+
+
+def test_bootstrap_by_dialogue_is_wider_when_turns_of_a_dialogue_move_together() -> None:
+    # Four dialogues of five turns: two gain 0.4 on every turn, two gain nothing.
+    gains = [0.4] * 10 + [0.0] * 10
+    groups = [f"d{i // 5}" for i in range(20)]
+    result = paired_bootstrap([0.0] * 20, gains, resamples=4000, seed=2, groups=groups)
+    assert result["groups"] == 4 and result["mean_difference"] == pytest.approx(0.2)
+    per_sample, per_dialogue = result["ci95"], result["ci95_by_group"]
+    assert per_dialogue[1] - per_dialogue[0] > 1.5 * (per_sample[1] - per_sample[0])
+    assert per_dialogue[0] <= 0.0 + 1e-9 < per_sample[0]
+
+
+def test_eval_samples_are_spread_over_the_file() -> None:
+    samples = [OFFER.model_copy(update={"id": f"s{i}"}) for i in range(10)]
+    assert [s.id for s in spread(samples, 4)] == ["s0", "s2", "s5", "s7"]
+    assert spread(samples[:3], 4) == samples[:3]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_judges import API_KEY, OFFER, REQUEST_CITY, graded_reply, make_sample
+from tests.sgd.test_judges import API_KEY, OFFER, REQUEST_CITY, graded_reply, make_sample
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app

@@ -356,7 +356,7 @@ def evaluate(
     trained: Annotated[
         Path | None, typer.Option("--trained", help="Output dir of `sgd train` (an adapter) or a full checkpoint.")
     ] = None,
-    n: Annotated[int | None, typer.Option("--n", min=1, help="Evaluate the first N samples.")] = None,
+    n: Annotated[int | None, typer.Option("--n", min=1, help="Evaluate N samples, spread evenly over the file.")] = None,
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="JSON report (default: <output_dir>/sgd-eval/report.json).",
                                   dir_okay=False)
@@ -413,6 +413,7 @@ def evaluate(
         difference = document["difference"]
         summary["difference_of_means"] = difference["mean_difference"]
         summary["ci95"] = difference["ci95"]
+        summary["ci95_by_dialogue"] = difference.get("ci95_by_group")
         summary["pairs"] = difference["pairs"]
         summary["interval_above_zero"] = difference["interval_above_zero"]
     summary.update({"report": str(report.report_path), "responses": str(report.responses_path)})

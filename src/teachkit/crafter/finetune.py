@@ -271,7 +271,7 @@ def train_local(
     if limit is not None:
         run.trainer.add_callback(limit)
     with output.progress("fine-tuning", total=run.steps, unit="steps") as task:
-        progress = use_teachkit_progress(run.trainer, task)
+        progress = use_teachkit_progress(run.trainer, task, output)
         result = run.trainer.train()
     if limit is not None and limit.stopped_early:
         output.warn(f"stopped after {config.max_minutes:g} minutes (crafter.finetune.max_minutes), at step "

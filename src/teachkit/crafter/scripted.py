@@ -43,12 +43,12 @@ DAY_LENGTH = 300
 # The part of each 300-step day the expert spends walled in. Crafter keeps int(3.5 - 3 * daylight) zombies per
 # grassy chunk: one from about step 116 of the day (daylight < 0.83) until step 4 of the next, two or three
 # between steps 148 and 272; once daylight is back above 0.83 they despawn. Every zombie that reaches us deals 2
-# damage before we can strike, so the expert is sealed in before they spawn and stays until they are gone.
+# damage before we can strike, so the expert is sealed in for the crowded hours (and stays while zombies linger in
+# the morning). A longer night (110 to 20) cost fewer fights but starved it: a day costs about 10 food and a cow
+# gives 6, so hours spent waiting inside are hours not spent eating and building.
 NIGHT_START, NIGHT_END = 140, 290
 DUSK = 40  # steps before NIGHT_START spent topping up drink and food
 MORNING = 70  # for this many steps after the night, stay in while a zombie lingers nearby
-# Objects only update (zombies move, plants grow) within this Manhattan distance of the player.
-UPDATE_RADIUS = 18
 _LUT_SIZE = 32
 _PROTECTED = 31  # pseudo material: a wall cell the search must not dig through while it matters
 
@@ -297,7 +297,6 @@ class _Materials:
         self.solid[0] = False  # id 0 is "no material": never seen inside the map
         self.place = {name: self._lut(info["where"]) for name, info in constants.place.items()}
         self.place["stone"][self.lava] = False  # facing lava means a move towards it, which walks into it
-        self.grass_lut = self._lut(["grass"])
 
     def _lut(self, names) -> np.ndarray:
         lut = np.zeros(_LUT_SIZE, np.bool_)
@@ -319,8 +318,9 @@ class _Step:
     """What one call to `act` knows about the world; rebuilt every step."""
 
     __slots__ = (
-        "world", "player", "inv", "ach", "mat", "occ", "px", "py", "pf", "step", "night",
-        "zombies_near", "skeletons_near", "arrows_near", "zombie_dist", "everything", "mine", "open", "searched", "search_mat", "dusk", "morning",
+        "world", "player", "inv", "ach", "mat", "occ", "px", "py", "pf", "step", "night", "dusk", "morning",
+        "zombies_near", "skeletons_near", "arrows_near", "zombie_dist", "everything", "mine", "open", "searched",
+        "search_mat",
     )
 
 
@@ -533,7 +533,8 @@ class ScriptedExpert:
             how = _MOVE_WORDS[_MOVES.index(action)]
         else:
             how = "I act"
-        return action, f"Subgoal: {goal}. {reason} The target is {where} ({steps} steps away), so {how}."
+        away = "1 step" if steps == 1 else f"{steps} steps"
+        return action, f"Subgoal: {goal}. {reason} The target is {where} ({away} away), so {how}."
 
     # -- goals, in priority order --------------------------------------------------------------------------------
 
@@ -897,12 +898,6 @@ class ScriptedExpert:
         yx, yy = ax - dx, ay - dy
         return [(yx - dx, yy - dy), (yx + dy, yy + dx), (yx - dy, yy - dx), (ax + dy, ay + dx), (ax - dy, ay - dx)]
 
-    def _inside_pocket(self, s: _Step) -> bool:
-        if self._shelter is None:
-            return False
-        (yx, yy), a, _ = self._pocket_cells(*self._shelter)
-        return (s.px, s.py) in (a, (yx, yy))
-
     def _sealed(self, s: _Step) -> bool:
         ax, ay, d = self._shelter
         (yx, yy), _, (xx, xy) = self._pocket_cells(ax, ay, d)
@@ -1125,7 +1120,8 @@ class ScriptedExpert:
         if any(inv[k] < v for k, v in info["uses"].items()):
             return None
         m = self._materials
-        goal = f"make a {tool.replace('_', ' ')}"
+        label = tool.replace("_", " ")
+        goal = f"make {'an' if label[0] in 'aeiou' else 'a'} {label}"
         uses = ", ".join(f"{v} {k}" for k, v in info["uses"].items())
         stations = " and a ".join(info["nearby"])
         spot = self._go_cell(s, self._craft_spot_mask(s, [m.ids[n] for n in info["nearby"]]))

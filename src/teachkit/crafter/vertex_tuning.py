@@ -260,7 +260,9 @@ def ensure_uploaded(
         raise google_error(error, "read", upload.uri) from None
     generation = 0
     if existing is not None:
-        if existing.md5_hash == md5 or existing.crc32c == crc32c:
+        # Composite objects have no MD5; every object has a CRC32C.
+        same = existing.md5_hash == md5 if existing.md5_hash else existing.crc32c == crc32c
+        if same and existing.size == upload.size:
             on_bytes(upload.size)
             return "already there"
         # Same content hash in the name, other bytes: a broken object from elsewhere; replace exactly that one.
@@ -279,7 +281,11 @@ def ensure_uploaded(
     resource = send_resumable(session, upload.path, upload.size, chunk_size=chunk_size, attempts=attempts,
                               backoff_s=backoff_s, on_bytes=on_bytes, what=upload.uri)
     if resource.get("md5Hash", md5) != md5 or resource.get("crc32c", crc32c) != crc32c:
-        blob.delete()
+        try:
+            blob.delete()
+        except storage_errors():
+            raise TeachkitError(f"{upload.uri}: the uploaded object's checksum differs from {upload.path}'s and it "
+                                "could not be deleted: delete it before starting a job on it") from None
         raise TeachkitError(f"{upload.uri}: the uploaded object's checksum differs from {upload.path}'s; it was "
                             "deleted so no job reads it; run the command again")
     return "replaced" if generation else "uploaded"

@@ -26,6 +26,7 @@ from teachkit.settings import Settings
 from teachkit.sgd.judges import Judge, Judgement, open_judge
 from teachkit.sgd.train import ChatFormat, fit_prompt
 from teachkit.train.artifacts import read_record
+from teachkit.train.chat import ensure_chat_template
 from teachkit.train.progress import quiet_libraries
 
 
@@ -46,33 +47,66 @@ def score_stats(scores: list[float | None]) -> dict[str, Any]:
 
 
 def paired_bootstrap(
-    base: list[float | None], trained: list[float | None], *, resamples: int, seed: int, confidence: float = 0.95
+    base: list[float | None],
+    trained: list[float | None],
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+    groups: list[str] | None = None,
 ) -> dict[str, Any]:
     """Mean of (trained - base) over the samples both have a score for, and its percentile bootstrap interval:
-    resample the pairs with replacement, take the mean difference of each resample, read the quantiles."""
+    resample the pairs with replacement, take the mean difference of each resample, read the quantiles.
+
+    With `groups` (the dialogue of each sample), `ci95_by_group` also resamples whole groups: turns of one dialogue
+    are not independent, and this interval says how much the result owes to which dialogues were drawn.
+    """
     import numpy as np
 
-    diffs = np.array([t - b for b, t in zip(base, trained, strict=True) if b is not None and t is not None])
+    kept = [i for i, (b, t) in enumerate(zip(base, trained, strict=True)) if b is not None and t is not None]
+    diffs = np.array([trained[i] - base[i] for i in kept], dtype=float)
+    result: dict[str, Any] = {"pairs": int(diffs.size), "mean_difference": None, "ci95": None,
+                              "resamples": resamples, "interval_above_zero": False}
     if diffs.size == 0:
-        return {"pairs": 0, "mean_difference": None, "ci95": None, "resamples": resamples,
-                "interval_above_zero": False}
+        return result
     rng = np.random.default_rng(seed)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(resampled_means(diffs, resamples, rng), [tail, 100 - tail])
+    result.update(mean_difference=float(diffs.mean()), ci95=[float(low), float(high)],
+                  interval_above_zero=bool(low > 0))
+    if groups is not None:
+        names = sorted({groups[i] for i in kept})
+        index = {name: n for n, name in enumerate(names)}
+        sums = np.zeros(len(names))
+        counts = np.zeros(len(names))
+        for position, i in enumerate(kept):
+            sums[index[groups[i]]] += diffs[position]
+            counts[index[groups[i]]] += 1
+        picks = rng.integers(0, len(names), size=(resamples, len(names)))
+        means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+        group_low, group_high = np.percentile(means, [tail, 100 - tail])
+        result.update(groups=len(names), ci95_by_group=[float(group_low), float(group_high)])
+    return result
+
+
+def resampled_means(values: Any, resamples: int, rng: Any) -> Any:
+    import numpy as np
+
     means = np.empty(resamples)
-    # In chunks: resamples x pairs indices at once would need gigabytes for large evals.
-    chunk = max(1, 2_000_000 // diffs.size)
+    # In chunks: resamples x values indices at once would need gigabytes for a large eval.
+    chunk = max(1, 2_000_000 // values.size)
     for start in range(0, resamples, chunk):
         stop = min(resamples, start + chunk)
-        picks = rng.integers(0, diffs.size, size=(stop - start, diffs.size))
-        means[start:stop] = diffs[picks].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return {
-        "pairs": int(diffs.size),
-        "mean_difference": float(diffs.mean()),
-        "ci95": [float(low), float(high)],
-        "resamples": resamples,
-        "interval_above_zero": bool(low > 0),
-    }
+        picks = rng.integers(0, values.size, size=(stop - start, values.size))
+        means[start:stop] = values[picks].mean(axis=1)
+    return means
+
+
+def spread(samples: list[Sample], n: int) -> list[Sample]:
+    """`n` samples spread evenly over the file (consecutive samples are turns of one dialogue), in file order."""
+    if len(samples) <= n:
+        return samples
+    return [samples[i * len(samples) // n] for i in range(n)]
 
 
 @dataclass
@@ -123,16 +157,19 @@ def generate_responses(
 
 def load_student(name: str, settings: Settings, adapter: Path | None = None) -> tuple[Any, Any]:
     """A model for generation; with `adapter`, a LoRA adapter folder merged into `name` (merged weights generate
-    faster than LoRA layers left beside them)."""
-    from teachkit.models import load_model_and_tokenizer
+    faster than LoRA layers left beside them), prompted with the tokenizer saved beside the adapter. A tokenizer
+    without a chat template gets ChatML, as in training."""
+    from teachkit.models import load_model_and_tokenizer, load_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(name, settings)
-    if adapter is None:
-        return model, tokenizer
-    from peft import PeftModel
+    if adapter is not None:
+        from peft import PeftModel
 
-    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    model.eval()
+        if (adapter / "tokenizer_config.json").is_file():
+            tokenizer = load_tokenizer(str(adapter), settings)
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        model.eval()
+    ensure_chat_template(tokenizer)
     return model, tokenizer
 
 
@@ -166,7 +203,7 @@ def evaluate(
     overwrite: bool = False,
     out: Output | None = None,
 ) -> EvalReport:
-    """Generate with the base (and the trained) student on the first n samples, judge both, compare.
+    """Generate with the base (and the trained) student on n samples of the file, judge both, compare.
 
     `base_model` None: the base the trained folder records (`teachkit-training.json`), else `sgd.train.model`.
     """
@@ -182,11 +219,7 @@ def evaluate(
     if base_model is None:
         record = read_record(trained) if trained is not None else None
         base_model = record.base_model if record is not None else settings.sgd.train.model
-    samples: list[Sample] = []
-    for sample in read_records(eval_path, Sample):
-        samples.append(sample)
-        if len(samples) >= config.n:
-            break
+    samples = spread(list(read_records(eval_path, Sample)), config.n)
     if not samples:
         raise InputError(f"{eval_path}: no samples")
     judge = open_judge(settings, model=judge_model)
@@ -224,7 +257,7 @@ def evaluate(
         document["trained"] = {"model": str(trained), "seconds": round(runs["trained"].seconds, 1),
                                **score_stats(trained_scores)}
         document["difference"] = paired_bootstrap(base_scores, trained_scores, resamples=config.bootstrap,
-                                                  seed=config.seed)
+                                                  seed=config.seed, groups=[s.dialogue_id for s in samples])
     pairs = []
     for index, sample in enumerate(samples):
         base = judgements["base"][index]

@@ -353,11 +353,11 @@ class ActsJudge:
       - REQUEST slot: 0.5 if the response asks (a `?` or "could you", "please confirm", ...) + 0.5 if it names the
         slot (a word of the slot name or a synonym: number_of_seats -> seats, people, how many) or one of the
         options the reference offers;
-      - OFFER / INFORM / INFORM_COUNT / CONFIRM slot values: the mean value match of the values (1.0 when a form
-        of the value appears: `19:30` = `7:30 pm`, `2019-03-07` = `March 7th`, `3` = `three`; partial credit
-        for most of a long name). `True` counts as matched when the slot is named, `False` when the slot is named beside a negation ("no",
-        "not", "doesn't"). CONFIRM takes
-        0.75 of that plus 0.25 if the response asks;
+      - OFFER / INFORM / INFORM_COUNT slot values: the mean value match of the values (1.0 when a form of the
+        value appears: `19:30` = `7:30 pm`, `2019-03-07` = `March 7th`, `3` = `three`; partial credit for most of
+        a long name). `True` counts when the slot is named, `False` when it is named beside a negation ("no",
+        "not", "doesn't");
+      - CONFIRM slot values: 0.75 x the value match + 0.25 if the response asks;
       - OFFER_INTENT intent: 0.5 if it asks + 0.5 if it names the intent (`ReserveRestaurant`: reserve, book, ...);
       - NOTIFY_SUCCESS, NOTIFY_FAILURE, REQ_MORE, GOODBYE: 1.0 if the response has a cue of that act
         ("booked", "sorry", "anything else", "goodbye"), else 0.
@@ -369,7 +369,7 @@ class ActsJudge:
       phone number), or a value from the service results of a slot the reference mentions that is not the
       reference's value (another restaurant's phone number; another time than the one confirmed).
     precision: 1 - 0.2 per slot the response asks about in a question that no reference action mentions (floor 0).
-    leak: 1 - 0.25 per schema name written out (`restaurant_name`, `ReserveRestaurant`) (floor 0).
+    leak: 1 - 0.25 per schema name written out (`restaurant_name`, `ReserveRestaurant`, `Restaurants_1`) (floor 0).
     goodbye: 0.5 when the response says goodbye and the reference does not.
     An empty response scores 0.
     """
@@ -407,7 +407,8 @@ class ActsJudge:
         for action in sample.system_actions:
             value = self._act_score(action, norm, tokens, stems, asks)
             if value is not None:
-                label = action.act if not action.slot or action.slot in {"intent", "count"} else f"{action.act} {action.slot}"
+                plain = not action.slot or action.slot in {"intent", "count"}
+                label = action.act if plain else f"{action.act} {action.slot}"
                 per_action.append((label, value))
         if per_action:
             coverage = sum(v for _, v in per_action) / len(per_action)

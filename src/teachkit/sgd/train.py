@@ -26,6 +26,7 @@ from teachkit.records import Sample
 from teachkit.settings import Settings
 from teachkit.sgd.judges import Judge, open_judge
 from teachkit.sgd.prompts import CONVERSATION_HEADER, window_start
+from teachkit.train.chat import ensure_chat_template
 from teachkit.train.lora import lora_config
 from teachkit.train.precision import Precision, choose_precision
 from teachkit.train.progress import TimeLimit, quiet_libraries
@@ -404,6 +405,8 @@ def prepare_run(
     model, tokenizer = load_model_and_tokenizer(base_path, settings, device="cpu", dtype=precision.dtype,
                                                 for_training=True)
     needs_chat = any(not isinstance(s.prompt, str) for s in samples)
+    if needs_chat and ensure_chat_template(tokenizer):
+        out.info(f"{config.model}: no chat template; training with ChatML (saved with the tokenizer)")
     chat = ChatFormat.detect(tokenizer, config.model) if needs_chat else None
     if chat is not None and not chat.system_role:
         out.info(f"{config.model}: the chat template has no system role; the system message goes into the first "

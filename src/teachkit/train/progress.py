@@ -11,7 +11,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from teachkit.console import Output, ProgressTask
+from teachkit.console import Output, ProgressTask, format_stats
 
 SHOWN = ("loss", "learning_rate", "grad_norm", "reward", "mean_token_accuracy")
 
@@ -19,8 +19,10 @@ SHOWN = ("loss", "learning_rate", "grad_norm", "reward", "mean_token_accuracy")
 class TrainingProgress(TrainerCallback):
     """Advances `task` once per optimizer step and keeps every logged metric in `history`."""
 
-    def __init__(self, task: ProgressTask):
+    def __init__(self, task: ProgressTask, output: Output | None = None):
         self.task = task
+        # Without a bar (not a terminal: CI, a log file), each logged step is printed as a line instead.
+        self.output = output if output is not None and not output.shows_progress else None
         self.history: list[dict[str, Any]] = []
         self.latest: dict[str, Any] = {}
 
@@ -31,6 +33,8 @@ class TrainingProgress(TrainerCallback):
         self.history.append(entry)
         self.latest = {name: entry[name] for name in SHOWN if name in entry}
         self.task.update(**self.latest)
+        if self.output is not None and self.latest:
+            self.output.info(f"step {state.global_step}/{state.max_steps}: {format_stats(self.latest)}")
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
@@ -57,13 +61,14 @@ class TimeLimit(TrainerCallback):
             self.stopped_early = state.global_step < state.max_steps
 
 
-def use_teachkit_progress(trainer: Any, task: ProgressTask) -> TrainingProgress:
-    """Replace the trainer's printing callbacks with a TrainingProgress on `task`."""
+def use_teachkit_progress(trainer: Any, task: ProgressTask, output: Output | None = None) -> TrainingProgress:
+    """Replace the trainer's printing callbacks with a TrainingProgress on `task` (log lines on `output` when it
+    shows no bar)."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    progress = TrainingProgress(task)
+    progress = TrainingProgress(task, output)
     trainer.add_callback(progress)
     return progress
 
