@@ -110,7 +110,7 @@ class RolloutSettings(Section):
         "normal", description="normal is stock Crafter; easy and hard change creature spawning (docs/crafter.md)"
     )
     observation: Literal["full", "compact"] = Field(
-        "full", description="text observation: full (~330 tokens, with a map) or compact (~130, for small students)"
+        "full", description="text observation: full (~340 tokens, with a map) or compact (~130, for small students)"
     )
     history: int = Field(4, ge=0, description="previous steps shown to an LLM teacher")
     actions_per_call: int = Field(1, ge=1, description="actions an LLM teacher may plan per call")

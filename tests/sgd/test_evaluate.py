@@ -7,7 +7,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-from tests.sgd.test_judges import API_KEY, CONFIRM, OFFER, REQUEST_CITY, graded_reply
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
@@ -15,6 +14,7 @@ from teachkit.jsonl import read_records, write_records
 from teachkit.records import SgdEvalPair, TrainedModel
 from teachkit.sgd.evaluate import paired_bootstrap, score_stats, spread
 from teachkit.train.artifacts import write_record
+from tests.sgd.test_judges import API_KEY, CONFIRM, OFFER, REQUEST_CITY, graded_reply
 
 
 def test_score_stats_leave_failures_out_and_count_them() -> None:

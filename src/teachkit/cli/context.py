@@ -85,7 +85,7 @@ class TeachkitGroup(TyperGroup):
         except TeachkitError as error:
             self._report(ctx, error, str(error))
             raise typer.Exit(error.exit_code) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
             raise
         except Exception as error:  # noqa: BLE001 - the traceback is kept for --debug
             if type(error).__module__.startswith("typer"):

@@ -12,6 +12,7 @@ from teachkit.cli import ask as ask_commands
 from teachkit.cli import cache as cache_commands
 from teachkit.cli import config as config_commands
 from teachkit.cli import crafter as crafter_commands
+from teachkit.cli import quickstart as quickstart_commands
 from teachkit.cli import sgd as sgd_commands
 from teachkit.cli import doctor as doctor_commands
 from teachkit.cli.context import AppState, TeachkitGroup
@@ -55,6 +56,7 @@ app.command("ask")(ask_commands.ask)
 app.add_typer(cache_commands.app, name="cache")
 app.add_typer(crafter_commands.app, name="crafter")
 app.add_typer(sgd_commands.app, name="sgd")
+app.command("quickstart")(quickstart_commands.quickstart)
 
 
 def main() -> None:

@@ -341,6 +341,7 @@ def train(
         out.summary("sgd train", {**data, "history": history})
         return
     data.pop("chat_format")
+    data["next"] = f"teachkit sgd eval --eval HELD_OUT.jsonl --trained {data['output_dir']}"
     out.summary("sgd train", data, {"last_steps": history[-10:]})
 
 

@@ -1,6 +1,6 @@
 """The text a teacher or student reads instead of Crafter's pixels, in two formats.
 
-`full` (about 330 tokens) for API teachers: status, inventory, what the player faces, the visible 9x7 area as a grid
+`full` (about 340 tokens) for API teachers: status, inventory, what the player faces, the visible 9x7 area as a grid
 with a legend of the symbols in it, the nearest instance of each visible thing with its offset in steps,
 achievements so far, and what the last action did. `compact` (about 130 tokens) for small local students that read
 a few hundred prompt tokens per second: the same facts without the grid, in short lines, and the achievements as

@@ -1019,6 +1019,8 @@ class ScriptedExpert:
         inv = s.inv
         if s.night:
             return "It is night, when zombies spawn on grass, so I wall myself in to sleep."
+        if s.dusk:
+            return "Night falls soon and zombies will spawn on the grass, so I head for a shelter in time."
         if self._resting:
             return f"Health is {inv['health']}/9, so I wall myself in to recover."
         if inv["energy"] <= 6 or s.ach["wake_up"] == 0:
@@ -1080,7 +1082,11 @@ class ScriptedExpert:
         if wood >= spare:
             return None
         max_steps = 10_000 if wood < need else 25
-        return self._collect(s, "tree", self._materials.tree, max_steps, f"for a table and tools (I want {spare})")
+        if s.ach["place_table"] == 0:
+            purpose = "for a table and tools"
+        else:
+            purpose = "for tools and a spare table" if spare > need else "for tools"
+        return self._collect(s, "tree", self._materials.tree, max_steps, f"{purpose} (I want {spare})")
 
     def _craft_spot_mask(self, s: _Step, stations) -> np.ndarray:
         """Cells whose 3x3 neighbourhood holds every station (Crafter's `nearby` for making tools)."""
