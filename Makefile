@@ -4,6 +4,7 @@
 demo:
 	scripts/setup.sh
 	.venv/bin/teachkit doctor
+	.venv/bin/teachkit quickstart --resume
 
 test:
 	scripts/setup.sh dev

@@ -243,10 +243,8 @@ def test_plants_a_sapling_and_walls_it_in() -> None:
     assert all(m not in WALKABLE for m in around), around
 
 
-def test_reaches_iron_tools_in_a_full_episode() -> None:
-    env = fresh_env(8, length=2500)
+def test_unlocks_every_achievement_in_one_episode() -> None:
+    env = fresh_env(1, length=2500)
     play(env, ScriptedExpert(), 2500)
-    achievements = env._player.achievements
-    assert achievements["make_stone_pickaxe"] > 0
-    assert achievements["place_furnace"] > 0
-    assert achievements["collect_iron"] > 0
+    missing = [name for name, count in env._player.achievements.items() if count == 0]
+    assert missing == []

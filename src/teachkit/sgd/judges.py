@@ -832,9 +832,12 @@ class LlmJudge:
             messages = [Message(**m) for m in self.template.render(samples[first], responses[first])]
             requests.append(ModelRequest(messages=messages, json_schema=JUDGE_SCHEMA))
 
+        recorded: set[int] = set()
+
         def record(position: int, reply: Any) -> None:
             # Called as each reply arrives: its score is stored at once, so a kill mid-batch loses only what is
             # still in flight.
+            recorded.add(position)
             key = keys[position]
             if reply.from_cache:
                 self.stats.cache_hits += 1
@@ -851,7 +854,10 @@ class LlmJudge:
                     self.stats.count_failure(error)
 
         if requests:
-            await self.client.generate_batch(requests, on_result=record)
+            replies = await self.client.generate_batch(requests, on_result=record)
+            for position, reply in enumerate(replies):
+                if position not in recorded:
+                    record(position, reply)
         done = [r for r in results if r is not None]
         self.stats.scored += sum(1 for r in done if r.score is not None)
         return done
