@@ -16,6 +16,7 @@ from typing import Any
 
 from teachkit.console import Output
 from teachkit.errors import InputError, TeachkitError
+from teachkit.train.artifacts import TRAINING_RECORD
 
 EXAMPLES_SGD = Path(__file__).resolve().parents[2] / "examples" / "sgd"
 
@@ -122,7 +123,7 @@ def plan(directory: Path, student: str, size: QuickstartSize, sgd_root: Path = E
                "--output-dir", str(student_dir), "--max-steps", str(size.finetune_steps),
                "--batch-size", str(size.finetune_batch), "--max-length", str(size.max_length),
                "--learning-rate", "5e-4"],
-              [student_dir / "adapter_config.json"]),
+              [student_dir / TRAINING_RECORD]),
         Stage("eval", "the student against its base model, same seeds",
               ["crafter", "eval", "--policy", str(student_dir), "--baseline", student,
                "--episodes", str(size.eval_episodes), "--max-steps", str(size.eval_steps), "--out", str(eval_json)],
@@ -136,7 +137,7 @@ def plan(directory: Path, student: str, size: QuickstartSize, sgd_root: Path = E
                "--judge", "acts", "--max-steps", str(size.sgd_train_steps), "--num-generations", "2",
                "--per-device-train-batch-size", "2", "--max-completion-length", str(size.sgd_completion_tokens),
                "--max-prompt-length", "384", "--learning-rate", "1e-4"],
-              [grpo_dir / "train_summary.json"]),
+              [grpo_dir / TRAINING_RECORD]),
         Stage("sgd-eval", "base and trained student scored by the same judge, with a paired bootstrap interval",
               ["sgd", "eval", "--eval", str(held_out), "--base-model", student, "--trained", str(grpo_dir),
                "--n", str(size.sgd_eval_samples), "--max-new-tokens", str(size.sgd_completion_tokens),

@@ -91,7 +91,7 @@ def test_vertex_mode_speaks_the_vertex_path_with_a_bearer_token(fake_gemini, tmp
 
 
 def test_a_server_that_is_down_is_a_connection_error(gemini_key, tmp_path):
-    from llm_helpers import fast_settings
+    from tests.llm.llm_helpers import fast_settings
 
     from teachkit.llm import open_client
     from teachkit.testing import FakeGemini
