@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 from PIL import Image
-
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app

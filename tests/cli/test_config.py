@@ -1,7 +1,7 @@
 import json
-import tomllib
 from pathlib import Path
 
+import tomllib
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.crafter.episode_factory import make_episode, varied_episodes, write_episodes
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
@@ -12,6 +11,7 @@ from teachkit.crafter.filter import filter_episodes
 from teachkit.jsonl import read_records
 from teachkit.records import Episode
 from teachkit.settings import load_settings
+from tests.crafter.episode_factory import make_episode, varied_episodes, write_episodes
 
 runner = CliRunner()
 

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 from crafter import constants
-from tests.crafter.episode_factory import make_episode
 
 from teachkit.crafter.scoring import TIERS, EpisodeScorer, achievement_tiers
 from teachkit.errors import ConfigError
 from teachkit.settings import ScoreSettings, load_settings
+from tests.crafter.episode_factory import make_episode
 
 
 def test_default_tiers_hold_each_of_the_22_achievements_once():

@@ -5,7 +5,6 @@ import math
 from pathlib import Path
 
 import pytest
-from tests.crafter.episode_factory import make_episode, varied_episodes, write_episodes
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
@@ -13,6 +12,7 @@ from teachkit.crafter import tuning_data
 from teachkit.crafter.formats import Example
 from teachkit.crafter.prompts import system_prompt
 from teachkit.crafter.tuning_data import TokenCounter, estimate_tokens
+from tests.crafter.episode_factory import make_episode, varied_episodes, write_episodes
 
 runner = CliRunner()
 

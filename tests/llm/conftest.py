@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.llm.llm_helpers import API_KEY, fast_settings
 
 from teachkit.llm import open_client
+from tests.llm.llm_helpers import API_KEY, fast_settings
 
 
 @pytest.fixture

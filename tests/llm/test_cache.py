@@ -2,8 +2,6 @@ import subprocess
 import sys
 import textwrap
 
-from tests.llm.llm_helpers import ask
-
 from teachkit.llm import ModelResult
 from teachkit.llm.cache import (
     ResponseCache,
@@ -13,6 +11,7 @@ from teachkit.llm.cache import (
     endpoint_for_key,
     request_key,
 )
+from tests.llm.llm_helpers import ask
 
 
 def test_the_key_changes_with_everything_that_changes_the_reply():

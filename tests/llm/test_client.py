@@ -5,11 +5,10 @@ import logging
 import threading
 import time
 
-from tests.llm.llm_helpers import API_KEY, ask, batch, fast_settings, run
-
 from teachkit.llm.cache import cache_path
 from teachkit.manifest import now_iso, write_manifest
 from teachkit.testing.fake_gemini import error, hang, malformed, rate_limited, text, unavailable
+from tests.llm.llm_helpers import API_KEY, ask, batch, fast_settings, run
 
 
 def test_batch_keeps_order_and_respects_the_concurrency_limit(gemini_client, fake_gemini):

@@ -2,12 +2,11 @@
 
 import json
 
-from tests.llm.llm_helpers import API_KEY, ask, batch, run
-
 from teachkit.llm import Message, ModelClient, ModelRequest
 from teachkit.llm.gemini import GeminiProvider
 from teachkit.settings import ModelSettings
 from teachkit.testing.fake_gemini import blocked, empty, text
+from tests.llm.llm_helpers import API_KEY, ask, batch, run
 
 
 def test_the_request_carries_system_turns_options_and_key(gemini_client, fake_gemini):
@@ -91,10 +90,9 @@ def test_vertex_mode_speaks_the_vertex_path_with_a_bearer_token(fake_gemini, tmp
 
 
 def test_a_server_that_is_down_is_a_connection_error(gemini_key, tmp_path):
-    from tests.llm.llm_helpers import fast_settings
-
     from teachkit.llm import open_client
     from teachkit.testing import FakeGemini
+    from tests.llm.llm_helpers import fast_settings
 
     with FakeGemini() as server:
         url = server.url

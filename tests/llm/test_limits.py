@@ -1,9 +1,8 @@
 import asyncio
 import time
 
-from tests.llm.llm_helpers import ask
-
 from teachkit.llm.limits import RateLimiter, estimate_tokens
+from tests.llm.llm_helpers import ask
 
 
 def starts_under(limiter: RateLimiter, count: int, estimate: int = 1) -> list[float]:

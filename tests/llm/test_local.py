@@ -3,12 +3,12 @@
 import shutil
 
 import pytest
-from tests.llm.llm_helpers import ask, batch, fast_settings, run
 from transformers import AutoTokenizer
 
 from teachkit.llm import Message, ModelRequest, open_client
 from teachkit.llm import local as local_module
 from teachkit.llm.local import LocalProvider, chat_messages, supports_system_role
+from tests.llm.llm_helpers import ask, batch, fast_settings, run
 
 GEMMA_LIKE = (
     "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"

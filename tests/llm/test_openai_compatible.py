@@ -3,7 +3,6 @@
 import time
 
 import pytest
-from tests.llm.llm_helpers import ask, batch, fast_settings, run
 
 from teachkit.llm import open_client
 from teachkit.testing import FakeOpenAI
@@ -17,6 +16,7 @@ from teachkit.testing.fake_openai import (
     text,
     unavailable,
 )
+from tests.llm.llm_helpers import ask, batch, fast_settings, run
 
 SCHEMA = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
 

@@ -1,8 +1,8 @@
 import pytest
-from tests.llm.llm_helpers import API_KEY, ask, batch, fast_settings, run
 
 from teachkit.errors import InputError
 from teachkit.llm import ModelSpec, open_client, parse_spec
+from tests.llm.llm_helpers import API_KEY, ask, batch, fast_settings, run
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import pytest
-from tests.llm.llm_helpers import ask
 
 from teachkit.llm.structured import extract_json, match_enum, parse_reply
+from tests.llm.llm_helpers import ask
 
 
 @pytest.mark.parametrize(

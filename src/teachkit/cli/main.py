@@ -12,9 +12,9 @@ from teachkit.cli import ask as ask_commands
 from teachkit.cli import cache as cache_commands
 from teachkit.cli import config as config_commands
 from teachkit.cli import crafter as crafter_commands
+from teachkit.cli import doctor as doctor_commands
 from teachkit.cli import quickstart as quickstart_commands
 from teachkit.cli import sgd as sgd_commands
-from teachkit.cli import doctor as doctor_commands
 from teachkit.cli.context import AppState, TeachkitGroup
 
 app = typer.Typer(
