@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import tempfile
@@ -77,6 +78,23 @@ def read_records(path: Path, model: type[T]) -> Iterator[T]:
                     f"{path}:{number}: not valid JSON; expected one {model.__name__} record per line"
                 ) from None
             raise InputError(f"{path}:{number}: {describe_validation_error(error)}") from None
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while streaming many parsed records.
+
+    Parsed records (episodes, dialogues) hold no reference cycles, so reference counting frees them anyway, while
+    each collection rescans the hundreds of thousands of live objects a large record makes: a quarter of the time
+    of a filter, format or compile run.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextlib.contextmanager

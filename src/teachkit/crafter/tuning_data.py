@@ -24,7 +24,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from teachkit.console import Output
-from teachkit.crafter.filter import check_output_path, count_records, paused_gc
+from teachkit.crafter.filter import check_output_path, count_records
 from teachkit.crafter.formats import (
     MODEL,
     TARGETS,
@@ -38,7 +38,7 @@ from teachkit.crafter.formats import (
 )
 from teachkit.crafter.prompts import response_text, system_prompt, user_prompt
 from teachkit.errors import InputError
-from teachkit.jsonl import atomic_write, iter_lines, read_records
+from teachkit.jsonl import atomic_write, iter_lines, paused_gc, read_records
 from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Episode, Step
 from teachkit.settings import FormatSettings, Settings

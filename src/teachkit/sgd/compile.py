@@ -9,7 +9,6 @@ renders the same prompt from scratch, and a test holds the two to the same outpu
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import random
@@ -22,7 +21,7 @@ from typing import Any
 
 from teachkit.console import Output
 from teachkit.errors import InputError
-from teachkit.jsonl import atomic_write
+from teachkit.jsonl import atomic_write, paused_gc
 from teachkit.records import SCHEMA_VERSION
 from teachkit.sgd.prompts import (
     CONVERSATION_HEADER,
@@ -282,19 +281,6 @@ class DialogueCompiler:
         return samples
 
 
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: parsed dialogues hold no reference cycles, and its passes over the
-    hundreds of thousands of objects `json.load` creates per file cost a quarter of a compile."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def iter_compiled(root: Path, options: CompileOptions, result: CompileResult,
                   on_file: Callable[[], None] | None = None) -> Iterator[CompiledLine]:
     """Every sample of the chosen splits in dataset order, duplicates removed and `--limit` applied.
@@ -448,7 +434,6 @@ def _write_with_eval_split(stream: Iterator[CompiledLine], out: Path, eval_out: 
     finally:
         with contextlib.suppress(FileNotFoundError):
             spool.unlink()
-
 
 
 @dataclass
