@@ -108,7 +108,8 @@ def main() -> int:
                     report_path=work / "base-report.json", overwrite=True, out=out)
     eval_minutes = (time.monotonic() - eval_started) / 60
     elapsed = (time.monotonic() - started) / 60
-    # The trained eval takes about as long as the base eval; keep a minute for loading and saving.
+    # The trained eval takes about as long as the base eval (the base responses are reused, not generated again);
+    # keep a minute for loading and saving.
     max_minutes = args.max_minutes or max(1.0, args.budget_minutes - elapsed - eval_minutes - 1.0)
     settings.sgd.train.max_minutes = max_minutes
     print(f"base eval: mean {base.document['base']['mean']:.4f} in {eval_minutes:.1f} min; training for at most "
@@ -116,7 +117,8 @@ def main() -> int:
 
     report = train_grpo(train_file, settings, overwrite=True, out=out)
     trained = evaluate(held_out_file, settings, base_model=args.model, trained=work / "grpo",
-                       report_path=work / "report.json", overwrite=True, out=out)
+                       report_path=work / "report.json", reuse_base=work / "base-report.json", overwrite=True,
+                       out=out)
     total_minutes = (time.monotonic() - started) / 60
 
     document = trained.document

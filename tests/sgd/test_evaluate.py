@@ -83,8 +83,12 @@ def adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     return path
 
 
+EVAL_SAMPLES = [sample.model_copy(update={"id": f"dev/{sample.dialogue_id}/{turn}"})
+                for turn, sample in enumerate([REQUEST_CITY, OFFER, CONFIRM], start=1)]
+
+
 def eval_file(path: Path) -> Path:
-    write_records(path, [REQUEST_CITY, OFFER, CONFIRM])
+    write_records(path, EVAL_SAMPLES)
     return path
 
 
@@ -112,7 +116,7 @@ def test_eval_base_vs_adapter_with_the_acts_judge(tiny_model_dir, adapter_dir, t
     assert difference["pairs"] == 2
     assert difference["mean_difference"] == pytest.approx(document["trained"]["mean"] - document["base"]["mean"])
     pairs = list(read_records(report.with_name("report.responses.jsonl"), SgdEvalPair))
-    assert [p.id for p in pairs] == [REQUEST_CITY.id, OFFER.id]
+    assert [p.id for p in pairs] == [EVAL_SAMPLES[0].id, EVAL_SAMPLES[1].id]
     assert pairs[1].reference == OFFER.ground_truth and pairs[1].last_user.startswith("I'd like Japanese")
     assert all(p.trained_response is not None and p.base_score is not None for p in pairs)
     # The adapter changes what the model says; greedy decoding makes each side reproducible.
@@ -121,10 +125,18 @@ def test_eval_base_vs_adapter_with_the_acts_judge(tiny_model_dir, adapter_dir, t
 
     again = cli(*args)
     assert again.exit_code == 2 and "--overwrite" in again.stderr
-    rerun = cli("--json", *args, "--overwrite")
-    assert rerun.exit_code == 0
-    assert [p.base_response for p in read_records(report.with_name("report.responses.jsonl"), SgdEvalPair)] == [
-        p.base_response for p in pairs]
+    # Another checkpoint against the same base: the base responses come from the first report, judged again.
+    reused = tmp_path / "eval" / "reused.json"
+    args_reused = [*args[:-1], str(reused), "--reuse-base", str(report)]
+    result = cli("--json", *args_reused)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["base"]["responses_from"] == str(report) and document["base"]["seconds"] == 0.0
+    reused_pairs = list(read_records(reused.with_name("reused.responses.jsonl"), SgdEvalPair))
+    assert [(p.base_response, p.base_score, p.trained_response) for p in reused_pairs] == [
+        (p.base_response, p.base_score, p.trained_response) for p in pairs]
+    other_settings = cli(*args_reused, "--overwrite", "--max-new-tokens", "5")
+    assert other_settings.exit_code == 2 and "other settings (max_new_tokens)" in other_settings.stderr
 
 
 def test_eval_the_same_model_twice_differs_by_exactly_zero(tiny_model_dir, tmp_path) -> None:

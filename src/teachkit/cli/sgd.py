@@ -373,6 +373,11 @@ def evaluate(
         float | None, typer.Option("--temperature", min=0.0, help="0 (default): greedy; above 0: sampling.")
     ] = None,
     bootstrap: Annotated[int | None, typer.Option("--bootstrap", min=100, help="Bootstrap resamples.")] = None,
+    reuse_base: Annotated[
+        Path | None,
+        typer.Option("--reuse-base", help="Take the base responses from an earlier eval report of the same samples.",
+                     exists=True, dir_okay=False),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     judge: JudgeKind = None,
     judge_model: JudgeModel = None,
@@ -398,7 +403,8 @@ def evaluate(
     report_path = out_path or Path(settings.paths.output_dir) / "sgd-eval" / "report.json"
     report = run_eval(
         eval_file, settings, base_model=base_model, trained=trained,
-        report_path=report_path, responses_path=responses, judge_model=judge_model, overwrite=overwrite, out=out,
+        report_path=report_path, responses_path=responses, judge_model=judge_model, reuse_base=reuse_base,
+        overwrite=overwrite, out=out,
     )
     document = report.document
     if app_state.json:

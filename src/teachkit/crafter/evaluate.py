@@ -87,7 +87,8 @@ def student_prompt_of(spec: str) -> StudentPrompt | None:
     return record.prompt if record is not None else None
 
 
-def open_policy(spec: str, label: str, settings: Settings, *, like: StudentPrompt | None = None) -> Policy:
+def open_policy(spec: str, label: str, settings: Settings, *, like: StudentPrompt | None = None,
+                output: Output | None = None) -> Policy:
     """The policy a --policy/--baseline value names. `like` is the other policy's prompt: a base model with no
     training record of its own is prompted the way the student it is compared with was trained."""
     config = settings.crafter.eval
@@ -107,6 +108,9 @@ def open_policy(spec: str, label: str, settings: Settings, *, like: StudentPromp
         return Policy(label, spec, open_teacher(spec, play_settings), observation)
 
     from teachkit.crafter.local_policy import LocalPolicy, load_policy_model
+    from teachkit.train.progress import quiet_libraries
+
+    quiet_libraries(output or Output())
 
     trained = student_prompt_of(spec)
     prompt = (trained or like or StudentPrompt()).model_copy()
@@ -157,6 +161,9 @@ def play_policy(policy: Policy, seeds: Sequence[int], settings: Settings, output
                                                    on_step=on_step):
                     episodes[episode.seed] = episode
                     bar.advance(1, steps=steps, achievements=len(episode.totals.achievements))
+                    if not output.shows_progress:
+                        output.info(f"{policy.label} {episode.id}: {len(episode.totals.achievements)} achievements "
+                                    f"in {episode.totals.steps} steps")
         finally:
             await policy.teacher.aclose()
 
@@ -275,14 +282,14 @@ def run_eval(settings: Settings, request: EvalRequest,
     started_at = now_iso()
     seeds = eval_seeds(settings)
 
-    policy = open_policy(config.policy, "policy", settings)
+    policy = open_policy(config.policy, "policy", settings, output=output)
     for note in policy.notes:
         output.info(note)
     policy_episodes = play_policy(policy, seeds, settings, output)
     write_records(paths["policy"], policy_episodes)
     policies = [(policy, policy_episodes)]
     if config.baseline:
-        baseline = open_policy(config.baseline, "baseline", settings, like=policy.prompt)
+        baseline = open_policy(config.baseline, "baseline", settings, like=policy.prompt, output=output)
         for note in baseline.notes:
             output.info(note)
         baseline_episodes = play_policy(baseline, seeds, settings, output)

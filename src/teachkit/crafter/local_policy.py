@@ -61,6 +61,15 @@ class ReplyTree:
             if leaf in parents or list(self.leaves.values()).count(leaf) > 1:
                 raise ValueError(f"the reply of {name!r} is a prefix of another; replies must end with an end token")
 
+    def ancestor_matrix(self) -> Any:
+        """Boolean [node, node]: True where the column is the row node itself or one of its ancestors."""
+        import torch
+
+        matrix = torch.zeros((len(self.nodes), len(self.nodes)), dtype=torch.bool)
+        for index in range(len(self.nodes)):
+            matrix[index, self.path(index)] = True
+        return matrix
+
     def path(self, node: int) -> list[int]:
         """The node and its ancestors, root first."""
         path = []
@@ -98,6 +107,8 @@ class ActionScorer:
         self.model = model
         self.tokenizer = tokenizer
         self.tree = ReplyTree({name: completion_ids(tokenizer, response_text(name)) for name in ACTIONS})
+        self.paths = {name: self.tree.path(leaf) for name, leaf in self.tree.leaves.items()}
+        self.ancestors = self.tree.ancestor_matrix()
         self.prefix = shared_prefix(tokenizer, system)
         self._prefix_cache: Any = None
         self.device = next(model.parameters()).device
@@ -120,55 +131,62 @@ class ActionScorer:
         if any(not suffix for suffix in suffixes):
             # A prompt must keep at least its last token out of the cache: its logits score the first reply token.
             prefix, suffixes = [], prompts
-        nodes = self.tree.nodes
-        batch, width = len(prompts), max(len(s) for s in suffixes) + len(nodes)
-        offset = len(prefix)
-        ids = torch.full((batch, width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
-        positions = torch.zeros((batch, width), dtype=torch.long)
-        allowed = torch.zeros((batch, width, offset + width), dtype=torch.bool)
-        allowed[:, :, 0] = True  # padding rows see one column, so that no row is all -inf
-        ancestors = torch.zeros((len(nodes), len(nodes)), dtype=torch.bool)
-        for index in range(len(nodes)):
-            ancestors[index, self.tree.path(index)] = True
-        node_tokens = torch.tensor([node.token for node in nodes], dtype=torch.long)
-        node_depths = torch.tensor([node.depth for node in nodes], dtype=torch.long)
-        for row, suffix in enumerate(suffixes):
-            length = len(suffix)
-            ids[row, :length] = torch.tensor(suffix)
-            ids[row, length: length + len(nodes)] = node_tokens
-            positions[row, :length] = torch.arange(offset, offset + length)
-            positions[row, length: length + len(nodes)] = offset + length + node_depths
-            allowed[row, : length + len(nodes), :offset] = True
-            allowed[row, :length, offset: offset + length] = torch.tril(torch.ones(length, length, dtype=torch.bool))
-            allowed[row, length: length + len(nodes), offset: offset + length] = True
-            allowed[row, length: length + len(nodes), offset + length: offset + length + len(nodes)] = ancestors
-        dtype = next(self.model.parameters()).dtype
-        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+        ids, positions, mask = self.lay_out(suffixes, len(prefix))
         cache = None
         if prefix:
             cache = copy.deepcopy(self.prefix_cache())
-            cache.batch_repeat_interleave(batch)
+            cache.batch_repeat_interleave(len(prompts))
         # Logits are needed from the last prompt token of the shortest prompt on.
-        keep = width - (min(len(s) for s in suffixes) - 1)
+        width = ids.shape[1]
+        first_kept = min(len(s) for s in suffixes) - 1
         with torch.inference_mode():
             logits = self.model(
                 input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                 position_ids=positions.to(self.device), past_key_values=cache, use_cache=cache is not None,
-                logits_to_keep=keep,
+                logits_to_keep=width - first_kept,
             ).logits.float()
         log_probs = torch.log_softmax(logits, dim=-1).cpu()
-        first_kept = width - keep
-        best, scores = [], []
+        nodes = self.tree.nodes
+        node_tokens = torch.tensor([node.token for node in nodes], dtype=torch.long)
         parents = torch.tensor([node.parent for node in nodes], dtype=torch.long)
+        best, scores = [], []
         for row, suffix in enumerate(suffixes):
-            length = len(suffix)
             # The position whose logits predict each node: its parent node, or the prompt's last token.
-            source = torch.where(parents < 0, length - 1, length + parents) - first_kept
+            source = torch.where(parents < 0, len(suffix) - 1, len(suffix) + parents) - first_kept
             node_scores = log_probs[row, source, node_tokens]
-            totals = {name: float(node_scores[self.tree.path(leaf)].sum()) for name, leaf in self.tree.leaves.items()}
+            totals = {name: float(node_scores[self.paths[name]].sum()) for name in self.tree.leaves}
             scores.append(totals)
             best.append(max(totals, key=totals.__getitem__))
         return best, scores
+
+    def lay_out(self, suffixes: list[list[int]], offset: int) -> tuple[Any, Any, Any]:
+        """Input ids, positions and the additive 4D attention mask of rows [prompt suffix | reply tree | padding],
+        after `offset` cached prefix tokens that every row sees."""
+        import torch
+
+        nodes = self.tree.nodes
+        size = len(nodes)
+        batch, width = len(suffixes), max(len(s) for s in suffixes) + size
+        ids = torch.full((batch, width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        positions = torch.zeros((batch, width), dtype=torch.long)
+        allowed = torch.zeros((batch, width, offset + width), dtype=torch.bool)
+        allowed[:, :, 0] = True  # padding sees one column, so that no row of the mask is all -inf
+        node_tokens = torch.tensor([node.token for node in nodes], dtype=torch.long)
+        node_depths = torch.tensor([node.depth for node in nodes], dtype=torch.long)
+        for row, suffix in enumerate(suffixes):
+            length = len(suffix)
+            tree = slice(length, length + size)
+            ids[row, :length] = torch.tensor(suffix)
+            ids[row, tree] = node_tokens
+            positions[row, :length] = torch.arange(offset, offset + length)
+            positions[row, tree] = offset + length + node_depths
+            allowed[row, : length + size, :offset] = True  # the cached prefix
+            allowed[row, :length, offset: offset + length] = torch.tril(torch.ones(length, length, dtype=torch.bool))
+            allowed[row, tree, offset: offset + length] = True  # each reply token sees the whole prompt...
+            allowed[row, tree, offset + length: offset + length + size] = self.ancestors  # ...and its own path
+        dtype = next(self.model.parameters()).dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+        return ids, positions, mask
 
 
 def shared_prefix(tokenizer: Any, system: str | None) -> list[int]:

@@ -24,7 +24,7 @@ from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Sample, SgdEvalPair
 from teachkit.settings import Settings
 from teachkit.sgd.judges import Judge, Judgement, open_judge
-from teachkit.sgd.train import ChatFormat, fit_prompt
+from teachkit.sgd.train import ChatFormat, fit_prompt, load_samples
 from teachkit.train.artifacts import read_record
 from teachkit.train.chat import ensure_chat_template
 from teachkit.train.progress import quiet_libraries
@@ -200,12 +200,15 @@ def evaluate(
     report_path: Path,
     responses_path: Path | None = None,
     judge_model: str | None = None,
+    reuse_base: Path | None = None,
     overwrite: bool = False,
     out: Output | None = None,
 ) -> EvalReport:
     """Generate with the base (and the trained) student on n samples of the file, judge both, compare.
 
     `base_model` None: the base the trained folder records (`teachkit-training.json`), else `sgd.train.model`.
+    `reuse_base`: an earlier report of this eval whose base responses are taken instead of generated again (one
+    base run serves every checkpoint compared with it); they are judged again, so the judge may differ.
     """
     out = out or Output()
     config = settings.sgd.eval
@@ -219,16 +222,18 @@ def evaluate(
     if base_model is None:
         record = read_record(trained) if trained is not None else None
         base_model = record.base_model if record is not None else settings.sgd.train.model
-    samples = spread(list(read_records(eval_path, Sample)), config.n)
-    if not samples:
-        raise InputError(f"{eval_path}: no samples")
+    samples = spread(load_samples(eval_path), config.n)
     judge = open_judge(settings, model=judge_model)
     quiet_libraries(out)
 
     generation = {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
                   "batch_size": config.batch_size, "max_prompt_length": config.max_prompt_length, "seed": config.seed}
     runs: dict[str, Generated] = {}
-    students: list[tuple[str, str, Path | None]] = [("base", base_model, None)]
+    students: list[tuple[str, str, Path | None]] = []
+    if reuse_base is not None:
+        runs["base"] = Generated(reused_responses(reuse_base, samples, base_model, generation), 0.0)
+    else:
+        students.append(("base", base_model, None))
     if trained is not None:
         # An adapter goes onto the base model; a full checkpoint is loaded as it is.
         students.append(("trained", base_model, trained) if is_adapter(trained) else ("trained", str(trained), None))
@@ -252,6 +257,8 @@ def evaluate(
         "generation": generation,
         "base": {"model": base_model, "seconds": round(runs["base"].seconds, 1), **score_stats(base_scores)},
     }
+    if reuse_base is not None:
+        document["base"]["responses_from"] = str(reuse_base)
     if trained is not None:
         trained_scores = [j.score for j in judgements["trained"]]
         document["trained"] = {"model": str(trained), "seconds": round(runs["trained"].seconds, 1),
@@ -282,6 +289,30 @@ def evaluate(
     write_manifest(report_path, settings=settings, inputs=[eval_path], started_at=started_at, counts=counts)
     write_manifest(responses_path, settings=settings, inputs=[eval_path], started_at=started_at, counts=counts)
     return EvalReport(document, report_path, responses_path)
+
+
+def reused_responses(report: Path, samples: list[Sample], base_model: str, generation: dict[str, Any]) -> list[str]:
+    """The base responses of an earlier report, checked to answer these samples with this model and settings."""
+    try:
+        document = json.loads(Path(report).read_text(encoding="utf-8"))
+        previous_model, previous_generation = document["base"]["model"], document["generation"]
+        responses_file = Path(document["responses_file"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"--reuse-base {report}: not a report written by `teachkit sgd eval`") from None
+    if previous_model != base_model:
+        raise InputError(f"--reuse-base {report}: its base model is {previous_model!r}, not {base_model!r}")
+    if previous_generation != generation:
+        changed = ", ".join(k for k in generation if previous_generation.get(k) != generation[k])
+        raise InputError(f"--reuse-base {report}: generated with other settings ({changed}); run the base again")
+    pairs = {pair.id: pair for pair in read_records(responses_file, SgdEvalPair)}
+    responses = []
+    for sample in samples:
+        pair = pairs.get(sample.id)
+        if pair is None or pair.reference != sample.ground_truth:
+            raise InputError(f"--reuse-base {report}: has no response for sample {sample.id} of this eval file "
+                             "(another file or --n)")
+        responses.append(pair.base_response)
+    return responses
 
 
 async def judge_all(

@@ -295,12 +295,19 @@ SGD_SLOT_NAMES = (
     " event_time event_location visit_date property_name number_of_beds number_of_baths rent furnished"
     " insurance price"
 ).split()
-# stem -> the word as written, for messages
-SLOT_VOCABULARY: dict[str, str] = {}
-for _name in SGD_SLOT_NAMES:
-    for _word in _name.split("_"):
-        if _word not in GENERIC_SLOT_WORDS:
-            SLOT_VOCABULARY.setdefault(stem(_word), _word)
+
+
+def slot_vocabulary() -> dict[str, str]:
+    """Stem -> the word as written (for messages), first spelling first."""
+    vocabulary: dict[str, str] = {}
+    for name in SGD_SLOT_NAMES:
+        for word in name.split("_"):
+            if word not in GENERIC_SLOT_WORDS:
+                vocabulary.setdefault(stem(word), word)
+    return vocabulary
+
+
+SLOT_VOCABULARY = slot_vocabulary()
 
 
 # --- the acts judge -------------------------------------------------------------------------------------------
