@@ -106,7 +106,7 @@ def test_eval_base_vs_adapter_with_the_acts_judge(tiny_model_dir, adapter_dir, t
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document == json.loads(report.read_text())
-    assert document["samples"] == 2 and document["judge"] == "acts-v1"
+    assert document["samples"] == 2 and document["judge"] == "acts-v2"
     assert document["base"]["model"] == str(tiny_model_dir)
     assert document["generation"]["temperature"] == 0.0
     for label in ("base", "trained"):

@@ -102,9 +102,9 @@ acts = ActsJudge()
         (SUCCESS, "Your reservation went through. Can I help you with anything else?", 1.0),
         (INFORM_FALSE, "Sushi Ran has no live music.", 1.0),
         (OFFER_INTENT, "Shall I book a table for you?", 1.0),
-        # Half an act: asks without naming the slot; names the intent without asking.
-        (REQUEST_CITY, "Could you tell me more?", 0.5),
+        # Part of an act: names the intent without asking (0.5); asks about something else (0.25).
         (OFFER_INTENT, "I can book it.", 0.5),
+        (REQUEST_CITY, "Could you tell me more?", 0.25),
         # Missed acts.
         (GOODBYE, "Is there anything else?", 0.0),
         (SUCCESS, "Sorry, that did not work.", 0.0),
@@ -126,8 +126,10 @@ def test_acts_formula_multiplies_coverage_by_each_penalty() -> None:
     # A time that was not confirmed is an invented number: x0.75 on top of the missed time.
     scored = acts.score(CONFIRM, "Booking Sushi Ran at 8 pm for 2 on March 7th, ok?")
     assert scored.contradictions == ["8"]
-    assert scored.per_action[1] == ("CONFIRM time", 0.25)
-    assert scored.score == pytest.approx(round((1 + 0.25 + 1 + 1) / 4 * 0.75, 4))
+    assert scored.per_action[1] == ("CONFIRM time", 0.0)
+    assert scored.score == pytest.approx(round((1 + 0 + 1 + 1) / 4 * 0.75, 4))
+    # Confirming without asking is 0.75 of each value.
+    assert acts.score(CONFIRM, "A table for 2 at Sushi Ran at 7:30 pm on March 7th.").score == 0.75
 
 
 def test_acts_penalises_the_other_entity_from_the_service_results() -> None:
@@ -150,6 +152,21 @@ def test_acts_cannot_be_gamed_by_listing_slot_names() -> None:
     assert schema_words.score == 0.75
     every_act = "Which city? Sushi Ran, Bamboo Garden. Booked! Anything else? Goodbye!"
     assert acts.score(REQUEST_CITY, every_act).score <= 0.5
+
+
+def test_acts_penalises_copying_the_task_description() -> None:
+    # What GRPO learned against an earlier acts judge that paid 0.5 for any question on a REQUEST turn.
+    sample = REQUEST_CITY.model_copy(update={
+        "task_description": "Current task: FindRestaurants (Search for restaurants in a city that serve a cuisine)."})
+    copied = acts.score(sample, "Find the ones that serve a cuisine?")
+    assert copied.copy_factor == pytest.approx(1 - 2 * 2 / 5)  # "that serve a", "serve a cuisine" of 5 trigrams
+    assert copied.per_action == [("REQUEST city", 0.25)]
+    assert copied.score < 0.1
+    # Words the user said are not copying, even when the task description has them too.
+    echoed = sample.model_copy(update={"prompt": [*sample.prompt[:-1], ChatMessage(
+        role="user", content="Find restaurants in a city that serve a cuisine I like.")]})
+    assert acts.score(echoed, "Which city? I will find restaurants in a city that serve a cuisine you like.").copy_factor == 1.0
+    assert acts.score(sample, sample.ground_truth).score == 1.0
 
 
 def test_acts_length_and_repetition_penalties() -> None:

@@ -229,12 +229,12 @@ def test_cli_train_with_seed_flags_saves_the_adapter_and_its_record(tiny_model_d
                 "--output_dir", str(out_dir), "--max_steps", "1", *common)
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
-    assert summary["steps"] == 1 and summary["judge"] == "acts-v1" and summary["judge_failures"] == 0
+    assert summary["steps"] == 1 and summary["judge"] == "acts-v2" and summary["judge_failures"] == 0
     assert len(summary["history"]) == 1 and "reward" in summary["history"][0]
     assert (out_dir / "checkpoint-1").is_dir() and (out_dir / "adapter_model.safetensors").is_file()
     record = json.loads((out_dir / "teachkit-training.json").read_text())
     assert record["method"] == "grpo-lora" and record["base_model"] == str(tiny_model_dir)
-    assert record["metrics"]["steps"] == 1 and record["settings"]["judge"] == "acts-v1"
+    assert record["metrics"]["steps"] == 1 and record["settings"]["judge"] == "acts-v2"
     assert "grpo-lora" in (out_dir / "README.md").read_text()
 
     again = cli("sgd", "train", "--train", str(train_file), "--model", str(tiny_model_dir), "--output-dir",

@@ -31,7 +31,7 @@ from teachkit.errors import InputError
 from teachkit.records import Sample, SystemAction
 from teachkit.settings import Settings
 
-ACTS_VERSION = "acts-v1"
+ACTS_VERSION = "acts-v2"
 
 
 @dataclass
@@ -325,6 +325,7 @@ class ActsScore:
     precision_factor: float
     leak_factor: float
     goodbye_factor: float
+    copy_factor: float = 1.0
     per_action: list[tuple[str, float]] = field(default_factory=list)
     contradictions: list[str] = field(default_factory=list)
     extra_requests: list[str] = field(default_factory=list)
@@ -339,7 +340,7 @@ class ActsScore:
         factors = {
             "length": self.length_factor, "repetition": self.repetition_factor,
             "contradictions": self.contradiction_factor, "extra requests": self.precision_factor,
-            "schema names": self.leak_factor, "goodbye": self.goodbye_factor,
+            "schema names": self.leak_factor, "goodbye": self.goodbye_factor, "copied instructions": self.copy_factor,
         }
         penalties = [f"{name} x{value:.2f}" for name, value in factors.items() if value < 1.0]
         if penalties:
@@ -354,18 +355,18 @@ class ActsScore:
 class ActsJudge:
     """How well a response performs the reference turn's dialogue acts. Deterministic, offline, free.
 
-        score = coverage x length x repetition x contradiction x precision x leak x goodbye      (0.0 - 1.0)
+        score = coverage x length x repetition x contradiction x precision x leak x goodbye x copy    (0 - 1)
 
     coverage: the mean, over the reference turn's `system_actions`, of how well the response performs each:
-      - REQUEST slot: 0.5 if the response asks (a `?` or "could you", "please confirm", ...) + 0.5 if it names the
-        slot (a word of the slot name or a synonym: number_of_seats -> seats, people, how many) or one of the
-        options the reference offers;
+      - REQUEST slot: 1.0 if the response asks (a `?` or "could you", "please confirm", ...) and names the slot (a
+        word of the slot name or a synonym: number_of_seats -> seats, people, how many) or one of the options the
+        reference offers; 0.5 if it names it without asking; 0.25 if it asks about something else;
       - OFFER / INFORM / INFORM_COUNT slot values: the mean value match of the values (1.0 when a form of the
         value appears: `19:30` = `7:30 pm`, `2019-03-07` = `March 7th`, `3` = `three`; partial credit for most of
         a long name). `True` counts when the slot is named, `False` when it is named beside a negation ("no",
         "not", "doesn't");
-      - CONFIRM slot values: 0.75 x the value match + 0.25 if the response asks;
-      - OFFER_INTENT intent: 0.5 if it asks + 0.5 if it names the intent (`ReserveRestaurant`: reserve, book, ...);
+      - CONFIRM slot values: the value match x (0.75, or 1.0 if the response asks);
+      - OFFER_INTENT intent: as REQUEST, naming the intent (`ReserveRestaurant`: reserve, book, ...);
       - NOTIFY_SUCCESS, NOTIFY_FAILURE, REQ_MORE, GOODBYE: 1.0 if the response has a cue of that act
         ("booked", "sorry", "anything else", "goodbye"), else 0.
       Unknown acts are left out. A turn without actions scores the word F1 against the reference instead.
@@ -378,6 +379,9 @@ class ActsJudge:
     precision: 1 - 0.2 per slot the response asks about in a question that no reference action mentions (floor 0).
     leak: 1 - 0.25 per schema name written out (`restaurant_name`, `ReserveRestaurant`, `Restaurants_1`) (floor 0).
     goodbye: 0.5 when the response says goodbye and the reference does not.
+    copy: 1 - 2 x the share of the response's word trigrams copied from the system message or task description
+      (instructions, intent descriptions, result labels) and found nowhere in the conversation, the service values
+      or the reference (floor 0): GRPO against an earlier version learned "Find the ones that serve a cuisine?".
     An empty response scores 0.
     """
 
@@ -437,9 +441,10 @@ class ActsJudge:
         says_goodbye = bool(GOODBYE_CUES.search(norm))
         reference_goodbye = any(a.act == "GOODBYE" for a in sample.system_actions)
         goodbye_factor = 0.5 if says_goodbye and not reference_goodbye else 1.0
+        copy_factor = max(0.0, 1.0 - 2 * self._copied_fraction(sample, words))
 
         score = (coverage * length_factor * repetition_factor * contradiction_factor * precision_factor
-                 * leak_factor * goodbye_factor)
+                 * leak_factor * goodbye_factor * copy_factor)
         return ActsScore(
             score=round(min(1.0, max(0.0, score)), 4),
             coverage=coverage,
@@ -449,6 +454,7 @@ class ActsJudge:
             precision_factor=precision_factor,
             leak_factor=leak_factor,
             goodbye_factor=goodbye_factor,
+            copy_factor=copy_factor,
             per_action=per_action,
             contradictions=contradictions,
             extra_requests=extra_requests,
@@ -481,17 +487,17 @@ class ActsJudge:
 
         if act == "REQUEST":
             named = names(slot_words(action.slot)) or any(matched(forms) == 1.0 for forms in values)
-            return 0.5 * asks + 0.5 * named
+            return ask_and_name(asks, named)
         if act in {"OFFER", "INFORM", "INFORM_COUNT"}:
             if not values:
                 return 1.0 if names(slot_words(action.slot)) else 0.0
             return values_score()
         if act == "CONFIRM":
             mentioned = values_score() if values else (1.0 if names(slot_words(action.slot)) else 0.0)
-            return 0.75 * mentioned + 0.25 * asks
+            return mentioned * (0.75 + 0.25 * asks)
         if act == "OFFER_INTENT":
             named = any(names(intent_words(form)) for forms in values for form in forms)
-            return 0.5 * asks + 0.5 * named
+            return ask_and_name(asks, named)
         cues = {"NOTIFY_SUCCESS": SUCCESS_CUES, "NOTIFY_FAILURE": FAILURE_CUES, "REQ_MORE": REQ_MORE_CUES,
                 "GOODBYE": GOODBYE_CUES}
         if act in cues:
@@ -533,6 +539,31 @@ class ActsJudge:
         return found
 
     @staticmethod
+    def _copied_fraction(sample: Sample, words: list[str]) -> float:
+        """The share of the response's word trigrams copied from the instructions or the task description (the
+        system message) that the conversation, the service values and the reference do not also contain."""
+        grams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+        if not grams:
+            return 0.0
+        source = [sample.task_description]
+        allowed = [sample.ground_truth]
+        if not isinstance(sample.prompt, str):
+            for message in sample.prompt:
+                (source if message.role == "system" else allowed).append(message.content)
+        allowed += [str(v) for row in sample.service_results for v in row.values()]
+        allowed += [v for action in sample.system_actions for v in action.values + action.canonical_values]
+
+        def trigrams(texts: list[str]) -> set[tuple[str, ...]]:
+            found: set[tuple[str, ...]] = set()
+            for text in texts:
+                parts = normalize(text).split()
+                found.update(tuple(parts[i : i + 3]) for i in range(len(parts) - 2))
+            return found
+
+        copied = trigrams(source) - trigrams(allowed)
+        return sum(1 for gram in grams if gram in copied) / len(grams)
+
+    @staticmethod
     def _extra_requests(sample: Sample, text: str) -> list[str]:
         questions = [normalize(q) for q in re.findall(r"[^.!?]*\?", text)]
         if not questions:
@@ -556,6 +587,15 @@ class ActsJudge:
             names.add(sample.service_call.method)
         leaks |= {name for name in names if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text)}
         return sorted(leaks)
+
+
+def ask_and_name(asks: bool, named: bool) -> float:
+    """A request (or an offer of an intent): 1.0 asking about the right thing, 0.5 naming it without asking, 0.25
+    asking about something else. Any question gets something, but a generic one ("Could you tell me more?") little:
+    GRPO on an earlier 0.5 for any question learned to ask a question every turn."""
+    if asks and named:
+        return 1.0
+    return 0.5 if named else 0.25 if asks else 0.0
 
 
 def action_values(action: SystemAction) -> list[list[str]]:
