@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: demo test lint
+.PHONY: demo test lint integration
 
 demo:
 	scripts/setup.sh
@@ -12,3 +12,7 @@ test:
 
 lint:
 	.venv/bin/ruff check src tests benchmarks
+
+# Against a real OpenAI-compatible server (vLLM's CPU build, installed into .venv-vllm): minutes, not in `test`.
+integration:
+	scripts/integration.sh

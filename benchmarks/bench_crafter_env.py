@@ -26,8 +26,8 @@ import numpy as np
 
 from teachkit.crafter.env import ACTIONS, CrafterGame
 from teachkit.crafter.observation import observe
+from teachkit.crafter.play import PlayConfig, play_episodes
 from teachkit.crafter.prompts import system_prompt, user_prompt
-from teachkit.crafter.rollout import PlayConfig, play_episodes
 
 
 class Timed:
@@ -108,7 +108,7 @@ def reset_seconds(resets: int = 20) -> tuple[float, float]:
 
 def expert_observations(episodes: int, max_steps: int) -> list[tuple[str, str]]:
     """(full, compact) observations of scripted-expert episodes, every 5th step, with their histories."""
-    if importlib.util.find_spec("teachkit.crafter.scripted") is None:
+    if importlib.util.find_spec("teachkit.crafter.expert") is None:
         from teachkit.crafter.teachers import RandomTeacher as Teacher
     else:
         from teachkit.crafter.teachers import ScriptedTeacher as Teacher

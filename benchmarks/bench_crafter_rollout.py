@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from teachkit.crafter import rollout as rollout_module
+from teachkit.crafter import rollout_workers
 from teachkit.crafter.rollout import RolloutRequest, run_rollout
 from teachkit.settings import load_settings
 
@@ -127,7 +127,7 @@ def cpu_rollout(teacher: str, episodes: int, steps: int, workers: int, folder: P
 
 
 CPU_LOG: Path | None = None
-_play_in_worker = rollout_module._play_in_worker
+_play_in_worker = rollout_workers._play_in_worker
 
 
 def timed_play(seed: int) -> str:
@@ -143,11 +143,11 @@ def timed_play(seed: int) -> str:
 def worker_cpu_logged(log: Path):
     global CPU_LOG
     CPU_LOG = log
-    rollout_module._play_in_worker = timed_play
+    rollout_workers._play_in_worker = timed_play
     try:
         yield
     finally:
-        rollout_module._play_in_worker = _play_in_worker
+        rollout_workers._play_in_worker = _play_in_worker
 
 
 def cpu_seconds() -> float:
@@ -167,7 +167,7 @@ def main() -> None:
     parser.add_argument("--skip-llm", action="store_true")
     parser.add_argument("--skip-workers", action="store_true")
     args = parser.parse_args()
-    teacher = "scripted" if importlib.util.find_spec("teachkit.crafter.scripted") else "random"
+    teacher = "scripted" if importlib.util.find_spec("teachkit.crafter.expert") else "random"
     results: dict = {}
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("XDG_CACHE_HOME", folder)

@@ -1,6 +1,6 @@
 """Outcome: does GRPO with the `acts` judge make smollm2-135m better at SGD turns it never trained on?
 
-Compiles the example corpus (examples/sgd: train split for training, dev split held out: other dialogues), scores
+Compiles the example corpus (src/teachkit/data/sgd_example: train split for training, dev split held out: other dialogues), scores
 the base model on the held-out samples, trains smollm2-135m + LoRA with GRPO against the acts judge for at most
 --max-minutes (default: what is left of a 60-minute budget after the two evals, estimated), evaluates the trained
 adapter on the same held-out samples with the same judge, and prints the difference of means with its paired
@@ -28,7 +28,8 @@ from teachkit.records import Sample
 from teachkit.settings import load_settings
 from teachkit.sgd.compile import CompileOptions, compile_samples
 from teachkit.sgd.evaluate import evaluate
-from teachkit.sgd.train import ChatFormat, fit_prompt, train_grpo
+from teachkit.sgd.train import fit_prompt, train_grpo
+from teachkit.students.chat_template import ChatRules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--corpus", type=Path, default=ROOT / "examples" / "sgd")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "src" / "teachkit" / "data" / "sgd_example")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs" / "bench-grpo-outcome")
     parser.add_argument("--budget-minutes", type=float, default=60.0, help="the whole run, evals included")
     parser.add_argument("--max-minutes", type=float, default=None, help="training time (default: budget - evals)")
@@ -69,7 +70,7 @@ def main() -> int:
     # system message with the service results is 270 tokens at the median. Only samples whose prompt fits
     # --max-prompt-length (after cutting old turns) are used, for training and for the held-out eval alike.
     tokenizer = load_tokenizer(args.model, load_settings())
-    chat = ChatFormat.detect(tokenizer)
+    chat = ChatRules.detect(tokenizer)
     counts = {}
     for name, path in (("train", train_file), ("held_out", held_out_file)):
         samples = list(read_records(path, Sample))

@@ -23,7 +23,7 @@ import time
 import crafter
 import numpy as np
 
-from teachkit.crafter.scripted import ACTIONS, ScriptedExpert
+from teachkit.crafter.expert import ACTIONS, ScriptedExpert
 
 ACHIEVEMENTS = tuple(crafter.constants.achievements)
 INDEX = {name: index for index, name in enumerate(ACTIONS)}

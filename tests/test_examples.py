@@ -1,4 +1,4 @@
-"""Everything in examples/ works: configs load, the corpus compiles, the CI job calls real commands and flags."""
+"""Everything in examples/ works: configs load, the packaged corpus compiles, the CI job calls real commands and flags."""
 
 import json
 import re
@@ -11,6 +11,7 @@ from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
+from teachkit.data import example_sgd_root
 from teachkit.settings import load_settings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -26,7 +27,7 @@ def test_every_example_config_loads(config):
 def test_example_corpus_compiles_with_the_example_config(tmp_path):
     out = tmp_path / "samples.jsonl"
     args = ["--json", "--config", str(EXAMPLES / "teachkit.toml"), "sgd", "compile",
-            "--sgd-root", str(EXAMPLES / "sgd"), "--split", "train", "--out", str(out)]
+            "--sgd-root", str(example_sgd_root()), "--split", "train", "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["samples"] >= 300

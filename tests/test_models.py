@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from teachkit import models
 from teachkit.errors import InputError, MissingDependencyError
@@ -16,15 +15,6 @@ def test_hf_ids_pass_through_and_folders_resolve(settings, tiny_model_dir):
     assert models.resolve_model(str(tiny_model_dir), settings) == str(tiny_model_dir.resolve())
     with pytest.raises(InputError, match="no such directory"):
         models.resolve_model("./runs/missing", settings)
-
-
-def test_load_for_generation_and_for_training(settings, tiny_model_dir):
-    model, tokenizer = models.load_model_and_tokenizer(str(tiny_model_dir), settings)
-    assert tokenizer.padding_side == "left" and tokenizer.pad_token is not None
-    assert model.dtype == torch.float32 and model.device.type == "cpu" and not model.training
-    model, tokenizer = models.load_model_and_tokenizer(str(tiny_model_dir), settings, for_training=True,
-                                                       dtype="bf16")
-    assert tokenizer.padding_side == "right" and model.training and model.dtype == torch.bfloat16
 
 
 def test_a_failed_conversion_of_the_embedded_model_leaves_nothing_behind(settings, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""The quickstart end to end with a tiny student: every stage runs and leaves the outputs it lists."""
+"""The quickstart end to end with a tiny student: every stage runs and leaves the outputs it lists, each with a
+manifest naming teachkit's commit."""
 
 import json
 from pathlib import Path
@@ -7,7 +8,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
+from teachkit.manifest import manifest_path, teachkit_commit
 from teachkit.quickstart import DEFAULT_SIZE, plan
+from teachkit.students.artifacts import TRAINING_RECORD
 
 runner = CliRunner()
 
@@ -25,6 +28,11 @@ def test_quickstart_runs_every_stage_and_resumes(tiny_model_dir, tmp_path):
     assert Image.open(directory / "crafter" / "episodes.png").format == "PNG"
     assert Image.open(directory / "crafter" / "seed-0.gif").n_frames > 1
     assert any("gemini" in row["command"] for row in summary["next_steps"])
+    for path in outputs:
+        # A training record marks a finished model folder: the folder's manifest is inside it.
+        manifest = manifest_path(path.parent if path.name == TRAINING_RECORD else path)
+        assert manifest.is_file(), f"{path}: no manifest"
+        assert json.loads(manifest.read_text())["git_commit"] == teachkit_commit() is not None, manifest
 
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "--resume" in again.stderr

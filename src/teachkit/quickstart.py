@@ -1,6 +1,7 @@
 """`teachkit quickstart`: both pipelines end to end, offline, with small settings.
 
-The quickstart is a list of ordinary teachkit commands, run in order: what it shows a newcomer is exactly what they
+The quickstart is a list of ordinary teachkit commands, each run in its own process, in order: what it shows a
+newcomer is exactly what they
 would type themselves. Each stage names the outputs it must leave behind; a stage whose outputs all exist is
 skipped on `--resume`, so an interrupted quickstart continues where it stopped.
 """
@@ -8,6 +9,8 @@ skipped on `--resume`, so an interrupted quickstart continues where it stopped.
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from teachkit.console import Output
+from teachkit.data import example_sgd_root
 from teachkit.errors import InputError, TeachkitError
-from teachkit.train.artifacts import TRAINING_RECORD
-
-EXAMPLES_SGD = Path(__file__).resolve().parents[2] / "examples" / "sgd"
+from teachkit.students.artifacts import TRAINING_RECORD
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,10 @@ class QuickstartResult:
         return {"outputs": outputs, "next_steps": [{"with": w, "command": c} for w, c in next_commands(self.directory)]}
 
 
-def plan(directory: Path, student: str, size: QuickstartSize, sgd_root: Path = EXAMPLES_SGD) -> list[Stage]:
-    """The stages, in order, as command lines. `student` is the model both pipelines train."""
+def plan(directory: Path, student: str, size: QuickstartSize, sgd_root: Path | None = None) -> list[Stage]:
+    """The stages, in order, as command lines. `student` is the model both pipelines train; the SGD corpus is the
+    example one shipped in the package unless `sgd_root` names another."""
+    sgd_root = sgd_root or example_sgd_root()
     c = directory / "crafter"
     s = directory / "sgd"
     episodes, kept = c / "episodes.jsonl", c / "kept.jsonl"
@@ -161,6 +165,19 @@ def next_commands(directory: Path) -> list[tuple[str, str]]:
          "teachkit sgd download --dest data/sgd && teachkit sgd compile --sgd-root data/sgd "
          "--out runs/sgd/train.jsonl && teachkit sgd train --train runs/sgd/train.jsonl --judge mix"),
     ]
+
+
+def run_teachkit(args: Sequence[str], *, capture: bool) -> None:
+    """Run one teachkit command line in a child process (`python -m teachkit`), as a user would type it.
+
+    With `capture` its output is held back (the quickstart's own summary stays alone on stdout under --json) and
+    the last line it wrote to stderr, the error, goes into the exception."""
+    child = subprocess.run(
+        [sys.executable, "-m", "teachkit", *args], capture_output=capture, text=True, check=False
+    )
+    if child.returncode != 0:
+        lines = [line for line in (child.stderr or "").splitlines() if line.strip()]
+        raise TeachkitError(f"exit code {child.returncode}" + (f": {lines[-1].strip()}" if lines else ""))
 
 
 def run_quickstart(

@@ -7,7 +7,7 @@ shape belongs to the trainers that read them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -61,7 +61,8 @@ class Step(Part):
     observation: str = Field(description="the text observation the teacher saw before acting")
     response: str | None = Field(None, description="the teacher's raw reply (None for scripted/random)")
     thought: str | None = Field(None, description="reasoning: model thoughts, or the scripted expert's rationale")
-    action: str = Field(description="the action name that was executed")
+    action: str = Field(description="the teacher's action for this state (what training learns); it was executed "
+                        "unless `played` names another")
     valid: bool = True
     invalid_reason: str | None = None
     plan_index: int = Field(0, description="0: decided at this step; i > 0: the i-th further action of a plan")
@@ -71,6 +72,10 @@ class Step(Part):
     new_achievements: list[str] = Field(default_factory=list)
     tokens: TokenUsage = Field(default_factory=TokenUsage)
     latency_s: float = 0.0
+    played: str | None = Field(
+        None, description="the action executed when it was not `action` (DAgger: the student acted and the teacher "
+        "labelled the state); None: `action` was executed"
+    )
 
 
 class EpisodeTotals(Part):
@@ -157,6 +162,7 @@ class TuningJob(Record):
     hyper_parameters: dict[str, Any] = Field(default_factory=dict)
     tuned_model: str | None = Field(None, description="the tuned model resource, once the job succeeded")
     endpoint: str | None = Field(None, description="the endpoint serving it: eval --policy vertex:ENDPOINT")
+    prompt: StudentPrompt | None = Field(None, description="how the training data prompts the model; eval uses it")
     error: str | None = None
     created_at: str = ""
     updated_at: str = ""
@@ -213,3 +219,8 @@ class SgdEvalPair(Record):
     trained_response: str | None = None
     trained_score: float | None = None
     trained_reasons: str = ""
+    pairwise: Literal["win", "loss", "tie"] | None = Field(
+        None, description="--judge pairwise: the trained reply's outcome (both orders agree, else tie); None: not "
+                          "compared, or a comparison failed"
+    )
+    pairwise_reasons: str = Field("", description="--judge pairwise: each order's verdict and the judge's reasons")

@@ -10,7 +10,8 @@ import crafter
 import numpy as np
 import pytest
 
-from teachkit.crafter.env import ACTIONS, DIFFICULTIES, CrafterGame, DeterministicEnv
+from teachkit.crafter.deterministic_env import DIFFICULTIES, DeterministicEnv
+from teachkit.crafter.env import ACTIONS, CrafterGame
 
 
 class StockWithStableBalancing(crafter.Env):

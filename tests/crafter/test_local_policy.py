@@ -1,31 +1,28 @@
-"""The local policy: one batched forward pass per step ranks the 17 replies exactly as a plain forward pass would."""
+"""The local policy: one batched forward pass per step ranks the 17 replies exactly as a plain forward pass would,
+on a ChatML Llama and on a Gemma 2 (no system role, `<end_of_turn>`)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from teachkit.crafter.env import ACTIONS, CrafterGame
-from teachkit.crafter.local_policy import (
-    LocalPolicy,
-    ReplyTree,
-    chat_ids,
-    completion_ids,
-    load_policy_model,
-)
+from teachkit.crafter.local_policy import LocalPolicy, ReplyTree, completion_ids
 from teachkit.crafter.observation import observe
 from teachkit.crafter.prompts import response_text
 from teachkit.crafter.teachers import Turn
 from teachkit.records import StudentPrompt
 from teachkit.settings import load_settings
+from teachkit.students.chat_template import StudentChat, end_of_turn_ids
+from teachkit.students.loading import load_student
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path):
-    model, tokenizer, _ = load_policy_model(str(tiny_model_dir), load_settings())
-    return model, tokenizer
+@pytest.fixture(scope="module", params=["llama", "gemma2"])
+def tiny(request: pytest.FixtureRequest):
+    folder = request.getfixturevalue("tiny_model_dir" if request.param == "llama" else "tiny_gemma2_dir")
+    student = load_student(str(folder), load_settings())
+    return student.model, student.tokenizer
 
 
 def turns_for(seeds: list[int], t: int = 0) -> list[Turn]:
@@ -45,8 +42,9 @@ def plain_scores(model, tokenizer, prompt_ids: list[int]) -> dict[str, float]:
     import torch
 
     scores = {}
+    chat, stops = StudentChat(tokenizer), end_of_turn_ids(model, tokenizer)
     for name in ACTIONS:
-        reply = completion_ids(tokenizer, response_text(name))
+        reply = completion_ids(chat, response_text(name), stops)
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([prompt_ids + reply])).logits.float()
         log_probs = torch.log_softmax(logits, dim=-1)[0]
@@ -81,7 +79,7 @@ def test_one_forward_pass_ranks_replies_like_separate_passes(tiny, system: str |
     assert len(calls) == cached_prefix + 2  # the shared prefix once, then one pass per step for all three episodes
     assert len(first) == len(second) == 3 and all(d.valid for d in first)
 
-    prompts = [chat_ids(tokenizer, policy.messages(turn), generation_prompt=True) for turn in turns]
+    prompts = [policy.prompt_ids(turn) for turn in turns]
     best, scores = policy.scorer.best(prompts)
     # Checked against the reference on the shortest and the longest prompt: the padding of the batch is exercised.
     order = sorted(range(3), key=lambda i: len(prompts[i]))
@@ -91,6 +89,34 @@ def test_one_forward_pass_ranks_replies_like_separate_passes(tiny, system: str |
         assert max(abs(reference[name] - row[name]) for name in ACTIONS) < 1e-4
         assert choice == max(reference, key=reference.__getitem__) == decision.actions[0]
         assert decision.response == f"Action: {choice}"
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_the_cached_prefix_gives_the_decisions_of_whole_prompts(tiny, autocast: bool) -> None:
+    model, tokenizer = tiny
+    system = "You play Crafter. Unlock achievements and survive."
+    policy = LocalPolicy("local:tiny", model, tokenizer, StudentPrompt(system_prompt=system, history=1),
+                         cpu_bf16_autocast=autocast)
+    assert policy.scorer.prefix
+    seeds = [0, 1, 2, 3]
+    for seed in seeds:
+        policy.begin_episode(f"seed-{seed}", seed)
+    for t in range(3):  # later steps carry an earlier turn: prompts of different lengths
+        prompts = [policy.prompt_ids(turn) for turn in turns_for(seeds, t)]
+        cached, cached_scores = policy.scorer.best(prompts)
+        whole, whole_scores = policy.scorer.best(prompts, cached_prefix=False)
+        assert cached == whole
+        tolerance = 0.05 if autocast else 1e-4
+        pairs = zip(cached_scores, whole_scores, strict=True)
+        assert all(abs(a[name] - b[name]) < tolerance for a, b in pairs for name in ACTIONS)
+        asyncio.run(policy.decide(turns_for(seeds, t)))
+
+
+def test_the_tree_feeds_only_inner_nodes(tiny) -> None:
+    model, tokenizer = tiny
+    scorer = LocalPolicy("local:tiny", model, tokenizer, StudentPrompt()).scorer
+    leaves = set(scorer.tree.leaves.values())
+    assert len(scorer.inputs) == len(scorer.tree.nodes) - len(leaves) and not leaves & set(scorer.inputs)
 
 
 def test_earlier_turns_are_shown_as_the_student_was_trained(tiny) -> None:

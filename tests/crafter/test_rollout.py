@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
-from teachkit.crafter.rollout import PlayConfig, parse_shard, play_episodes, shard_seeds
+from teachkit.crafter.play import PlayConfig, play_episodes
+from teachkit.crafter.rollout import parse_shard, shard_seeds
 from teachkit.crafter.teachers import Decision, RandomTeacher, Turn
 from teachkit.errors import InputError
 from teachkit.jsonl import read_records
@@ -380,3 +381,61 @@ def test_max_cost_stops_new_work_and_resume_plays_the_rest(
     resumed = rollout(*args, "--resume", "--json")
     assert resumed.exit_code == 0, resumed.output
     assert sorted(e.seed for e in read_records(out, Episode)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("fault", "fix"), [("permission", "check the API key"), ("not_found", "check the model name")])
+def test_a_teacher_fault_no_retry_mends_stops_the_rollout_and_resume_plays_the_episodes_later(
+    fake_gemini, gemini_teacher_spec: str, tmp_path: Path, fault: str, fix: str
+) -> None:
+    fake_gemini.fail_every_request(fault)
+    out = tmp_path / "faulty.jsonl"
+    args = ["--teacher", gemini_teacher_spec, "-n", "4", "--max-steps", "5", "--concurrency", "2", "--out", str(out)]
+    stopped = rollout(*args)
+    assert stopped.exit_code == 1, stopped.output
+    message = stopped.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: teacher gemini:gemini-2.5-flash") and fix in message
+    assert "0 of 4 episodes finished" in message and "--resume" in message and "test-key" not in stopped.output
+    # Two episodes were in flight, each asked once; nothing was played as noops or recorded as finished.
+    assert len(fake_gemini.requests) <= 2
+    assert not out.exists() or list(read_records(out, Episode)) == []
+
+    fake_gemini.fail_every_request(None)
+    fake_gemini.reply_fn = lambda request: "noop"
+    resumed = rollout(*args, "--resume", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    episodes = list(read_records(out, Episode))
+    assert sorted(e.seed for e in episodes) == [0, 1, 2, 3]
+    assert all(step.valid and step.action == "noop" for e in episodes for step in e.steps)
+
+
+def test_a_teacher_that_stays_down_trips_the_breaker_instead_of_playing_noops(
+    fake_gemini, gemini_teacher_spec: str, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("TEACHKIT_TEACHER__BREAKER_FAILURES", "4")
+    monkeypatch.setenv("TEACHKIT_TEACHER__BREAKER_WINDOW_S", "0")
+    fake_gemini.failure_rate = 1.0
+    fake_gemini.failure_statuses = (503,)
+    out = tmp_path / "down.jsonl"
+    result = rollout("--teacher", gemini_teacher_spec, "-n", "3", "--max-steps", "50", "--concurrency", "1",
+                     "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert "the last 4 requests all failed" in result.stderr and "looks down" in result.stderr
+    # Four steps of one episode, two attempts each, then the stop: not 150 noops.
+    assert len(fake_gemini.requests) == 8
+    assert not out.exists() or list(read_records(out, Episode)) == []
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro"])
+def test_enable_thinking_records_the_teachers_thoughts_on_every_thinking_model(
+    fake_gemini, gemini_teacher_spec: str, tmp_path: Path, model: str
+) -> None:
+    fake_gemini.reply_fn = lambda request: "do"
+    out = tmp_path / "thoughts.jsonl"
+    spec = gemini_teacher_spec.replace("gemini-2.5-flash", model)
+    result = rollout("--teacher", spec, "-n", "1", "--max-steps", "3", "--enable-thinking", "--out", str(out),
+                     "--json")
+    assert result.exit_code == 0, result.output
+    steps = [step for episode in read_records(out, Episode) for step in episode.steps]
+    assert len(steps) == 3 and all(step.action == "do" and step.valid for step in steps)
+    assert all(step.thought and step.thought.startswith("**Thinking it over**") for step in steps)
+    assert all(step.tokens.thoughts > 0 for step in steps)

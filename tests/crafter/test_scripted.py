@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from crafter import objects
 
-from teachkit.crafter.scripted import ACTIONS, ScriptedExpert
+from teachkit.crafter.expert import ACTIONS, ScriptedExpert
 
 INDEX = {name: index for index, name in enumerate(ACTIONS)}
 MOVES = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_down": (0, 1)}

@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
-from teachkit.crafter import tuning_data
-from teachkit.crafter.formats import Example
 from teachkit.crafter.prompts import system_prompt
-from teachkit.crafter.tuning_data import TokenCounter, estimate_tokens
+from teachkit.sft_data.formats import Example
+from teachkit.sft_data.tokens import TokenCounter, estimate_tokens
+from teachkit.vertex import limits
 from tests.crafter.episode_factory import make_episode, varied_episodes, write_episodes
 
 runner = CliRunner()
@@ -177,6 +177,31 @@ def test_a_real_tokenizer_counts_the_chat_template(tiny_model_dir: Path, tmp_pat
     assert TokenCounter().count([example]) == [estimate_tokens(example)] == [14 + 4 + 4 + 4]
 
 
+def test_a_gemma2_tokenizer_counts_the_system_prompt_folded_into_the_first_user_turn(
+    tiny_gemma2_dir: Path, tmp_path: Path
+):
+    from transformers import AutoTokenizer
+
+    source = write_episodes(tmp_path / "episodes.jsonl", [make_episode(actions=["do", "move_left"])])
+    result = run(str(source), "-o", "train.jsonl", "--add-system", "--history", "1", "--tokenizer",
+                 str(tiny_gemma2_dir))
+    assert result.exit_code == 0, result.output
+    tokenizer = AutoTokenizer.from_pretrained(tiny_gemma2_dir)
+    expected = 0
+    for record in lines(tmp_path / "train.jsonl"):
+        turns = texts(record)
+        system = record["systemInstruction"]["parts"][0]["text"]
+        # As the trainer shows it to Gemma: the system prompt opens the first user turn.
+        messages = [{"role": "user" if role == "user" else "assistant", "content": text} for role, text in turns]
+        messages[0]["content"] = f"{system}\n\n{messages[0]['content']}"
+        expected += len(tokenizer(tokenizer.apply_chat_template(messages, tokenize=False),
+                                  add_special_tokens=False)["input_ids"])
+    assert json.loads(result.stdout)["train_tokens"] == expected
+    validated = runner.invoke(app, ["--json", "crafter", "format", str(tmp_path / "train.jsonl"), "--validate",
+                                    "--tokenizer", str(tiny_gemma2_dir)])
+    assert validated.exit_code == 0, validated.output
+
+
 def test_examples_over_the_token_limit_are_left_out(tmp_path: Path):
     source = write_episodes(tmp_path / "episodes.jsonl", [make_episode(actions=["do"] * 3)])
     result = run(str(source), "-o", "train.jsonl", "--max-tokens-per-example", "50")
@@ -212,7 +237,7 @@ def test_validate_lists_every_problem_with_its_line_and_exits_2(tmp_path: Path):
 
 
 def test_validate_checks_the_vertex_validation_set_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(tuning_data, "VERTEX_MAX_VALIDATION_EXAMPLES", 3)
+    monkeypatch.setattr(limits, "VERTEX_MAX_VALIDATION_EXAMPLES", 3)
     source = write_episodes(tmp_path / "episodes.jsonl", varied_episodes(4, steps=4))
     result = run(str(source), "-o", "train.jsonl", "--validation-fraction", "0.25")
     assert result.exit_code == 2

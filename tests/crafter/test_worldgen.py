@@ -6,7 +6,7 @@ import crafter
 import numpy as np
 import pytest
 
-from teachkit.crafter.env import DeterministicEnv
+from teachkit.crafter.deterministic_env import DeterministicEnv
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 42, 1234])

@@ -1,13 +1,26 @@
 """The client through the real google-genai SDK against the loopback fake: order, limits, retries, timeouts,
-cache, budget, ledger and secrets."""
+faults that stop a run, the circuit breaker, replies cut by thinking, cache, budget, ledger and secrets."""
 
 import logging
 import threading
 import time
 
+import pytest
+
+from teachkit.errors import ProviderFault
 from teachkit.llm.cache import cache_path
 from teachkit.manifest import now_iso, write_manifest
-from teachkit.testing.fake_gemini import error, hang, malformed, rate_limited, text, unavailable
+from teachkit.testing.fake_gemini import (
+    api_key_not_valid,
+    error,
+    hang,
+    malformed,
+    model_not_found,
+    permission_denied,
+    rate_limited,
+    text,
+    unavailable,
+)
 from tests.llm.llm_helpers import API_KEY, ask, batch, fast_settings, run
 
 
@@ -59,19 +72,94 @@ def test_a_server_that_never_answers_fails_each_request_after_the_timeout(gemini
     assert client.ledger.summary()["errors"] == {"timeout": 4}
 
 
-def test_final_errors_are_not_retried_and_say_what_to_do(gemini_client, fake_gemini):
-    fake_gemini.push(
-        rate_limited(per_day=True),
-        error(404, "models/gemini-9 is not found", "NOT_FOUND"),
-        error(403, "Permission denied", "PERMISSION_DENIED"),
-        error(400, "Invalid value at generation_config.temperature", "INVALID_ARGUMENT"),
-    )
-    client = gemini_client(concurrency=1)
-    results = run(batch(client, [ask(f"q{i}") for i in range(4)]))
-    assert [r.error_kind for r in results] == ["quota", "not_found", "auth", "bad_request"]
-    assert all(r.attempts == 1 for r in results) and len(fake_gemini.requests) == 4
-    assert "per-day quota" in results[0].error and "check the model name" in results[1].error
-    assert client.ledger.retries == 0
+@pytest.mark.parametrize(
+    ("reply", "kind", "fix"),
+    [
+        (rate_limited(per_day=True), "quota", "wait for the daily reset"),
+        (model_not_found("gemini-9"), "not_found", "check the model name"),
+        (permission_denied(), "auth", "check the API key"),
+        (api_key_not_valid(), "auth", "check GEMINI_API_KEY"),
+        (error(400, "Invalid value at generation_config.temperature", "INVALID_ARGUMENT"), "bad_request",
+         "check the request options"),
+    ],
+    ids=["per-day-quota", "404", "403", "bad-key", "400"],
+)
+def test_a_fault_no_retry_mends_stops_the_batch_and_says_what_to_fix(gemini_client, fake_gemini, reply, kind, fix):
+    fake_gemini.fault = lambda request: reply
+    client = gemini_client(concurrency=4)
+    with pytest.raises(ProviderFault) as stopped:
+        run(batch(client, [ask(f"q{i}") for i in range(40)]))
+    message = str(stopped.value)
+    assert fix in message and "no retry mends this" in message and API_KEY not in message
+    assert "\n" not in message and message.startswith("teacher gemini:gemini-2.5-flash: ")
+    # Only the requests already in flight were sent, once each; the other 36 never left. Those still in flight when
+    # the first fault came back were cancelled, so at least one fault is counted.
+    assert len(fake_gemini.requests) <= 4 and client.ledger.retries == 0
+    assert 1 <= client.ledger.errors[kind] <= len(fake_gemini.requests)
+    # The client stays stopped: a later request raises the same fault without being sent.
+    with pytest.raises(ProviderFault):
+        run(batch(client, [ask("later")]))
+    assert len(fake_gemini.requests) <= 4
+
+
+def test_a_service_that_stays_down_trips_the_breaker_and_a_storm_does_not(gemini_client, fake_gemini):
+    fake_gemini.reply_fn = lambda request: unavailable()
+    client = gemini_client(concurrency=1, max_attempts=2, breaker_failures=3, breaker_window_s=0)
+    with pytest.raises(ProviderFault) as stopped:
+        run(batch(client, [ask(f"q{i}") for i in range(50)]))
+    assert "the last 3 requests all failed after 2 attempts each" in str(stopped.value)
+    assert "looks down" in str(stopped.value) and len(fake_gemini.requests) == 6
+    assert client.ledger.errors == {"server": 3}
+
+    # Two failures in a row, then an answer: the streak starts again and the run goes on with its failures counted.
+    fake_gemini.clear()
+    fake_gemini.reply_fn = lambda request: unavailable() if "fail" in request.body["contents"][-1]["parts"][0]["text"] \
+        else "fine"
+    client = gemini_client(concurrency=1, max_attempts=1, breaker_failures=3, breaker_window_s=0)
+    prompts = ["fail", "fail", "ok", "fail", "fail", "ok", "fail", "fail"]
+    results = run(batch(client, [ask(f"{p} {i}") for i, p in enumerate(prompts)]))
+    assert [r.ok for r in results] == [p == "ok" for p in prompts]
+    assert client.ledger.errors == {"server": 6} and client.fault is None
+
+
+def test_the_breaker_waits_out_its_window_before_it_trips(gemini_client, fake_gemini):
+    fake_gemini.reply_fn = lambda request: unavailable()
+    client = gemini_client(concurrency=1, max_attempts=1, breaker_failures=3, breaker_window_s=3600)
+    results = run(batch(client, [ask(f"q{i}") for i in range(10)]))
+    assert all(r.error_kind == "server" for r in results) and client.fault is None
+
+
+def cut_unless_room(needed: int):
+    """A model that thinks until `needed` output tokens are allowed: below that, MAX_TOKENS and no text."""
+
+    def reply(request):
+        room = request.body["generationConfig"]["maxOutputTokens"]
+        if room < needed:
+            return {"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}],
+                    "usageMetadata": {"promptTokenCount": 5, "thoughtsTokenCount": room, "totalTokenCount": room + 5}}
+        return "the answer"
+
+    return reply
+
+
+def test_a_reply_cut_by_thinking_is_asked_once_more_with_more_room_and_counted(gemini_client, fake_gemini):
+    fake_gemini.reply_fn = cut_unless_room(1000)
+    client = gemini_client(role="judge", max_output_tokens=300)
+    result = run(batch(client, [ask("q")]))[0]
+    assert result.ok and result.text == "the answer"
+    assert [r.body["generationConfig"]["maxOutputTokens"] for r in fake_gemini.requests] == [300, 1200]
+    summary = client.ledger.summary()
+    assert summary["max_tokens_retries"] == 1 and summary["errors"] == {}
+    assert summary["tokens"]["thoughts"] == 300  # the cut reply's thinking was paid for
+
+    fake_gemini.clear()
+    fake_gemini.reply_fn = cut_unless_room(100_000)
+    client = gemini_client(role="judge", max_output_tokens=300)
+    result = run(batch(client, [ask("q")]))[0]
+    assert result.error_kind == "max_tokens" and len(fake_gemini.requests) == 2
+    assert "cut at max_output_tokens=300, and again with 1200 on the retry" in result.error
+    assert "judge.thinking_budget" in result.error and "judge.max_output_tokens" in result.error
+    assert client.ledger.summary()["max_tokens_retries"] == 1 and client.ledger.errors == {"max_tokens": 1}
 
 
 def test_retry_delay_from_the_server_is_honoured_up_to_the_cap(gemini_client, fake_gemini):
@@ -109,9 +197,9 @@ def test_second_pass_comes_from_the_cache_and_samples_are_separate_entries(gemin
 
 
 def test_failed_results_are_not_cached(gemini_client, fake_gemini):
-    fake_gemini.push(error(400, "bad", "INVALID_ARGUMENT"))
-    assert not run(batch(gemini_client(use_cache=True), [ask("q")]))[0].ok
-    assert run(batch(gemini_client(use_cache=True), [ask("q")]))[0].ok
+    fake_gemini.push(unavailable())
+    assert not run(batch(gemini_client(use_cache=True, max_attempts=1), [ask("q")]))[0].ok
+    assert run(batch(gemini_client(use_cache=True, max_attempts=1), [ask("q")]))[0].ok
     assert len(fake_gemini.requests) == 2
 
 
@@ -130,17 +218,22 @@ def test_max_cost_stops_starting_new_requests(gemini_client, fake_gemini):
 
 def test_the_api_key_appears_in_no_error_log_cache_summary_or_manifest(gemini_client, fake_gemini, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    # A server (or proxy) that echoes the key back in its error message.
-    fake_gemini.push(error(400, f"API key not valid: {API_KEY}", "INVALID_ARGUMENT"), "fine")
+    # One request at a time, each with its own reply: nothing depends on which of two concurrent requests is first.
+    fake_gemini.reply_to("store me", "fine")
+    # A server (or proxy) that echoes the key back in its error message: a fault that stops the run.
+    fake_gemini.reply_to("reject me", error(400, f"API key not valid: {API_KEY}", "INVALID_ARGUMENT"))
     client = gemini_client(use_cache=True)
-    results = run(batch(client, [ask("a"), ask("b")]))
+    stored_reply = run(batch(client, [ask("store me")], close=False))[0]
+    with pytest.raises(ProviderFault) as stopped:
+        run(batch(client, [ask("reject me")]))
+    assert stored_reply.ok and stored_reply.text == "fine"
+    assert fake_gemini.requests[1].header("x-goog-api-key") == API_KEY  # it was sent, to the server only
+    message = str(stopped.value)
+    assert "auth" in client.ledger.errors and API_KEY not in message and "GEMINI_API_KEY" in message
     assert API_KEY not in caplog.text
     manifest = write_manifest(tmp_path / "out.jsonl", settings=fast_settings(tmp_path), started_at=now_iso(),
                               extra={"llm": client.ledger.summary()})
     assert API_KEY not in manifest.read_text() and '"cost_usd"' in manifest.read_text()
-    assert results[0].error_kind == "auth" and API_KEY not in results[0].error and "GEMINI_API_KEY" in results[0].error
-    assert fake_gemini.requests[0].header("x-goog-api-key") == API_KEY  # it was sent, to the server only
     assert API_KEY not in str(client.ledger.summary())
     stored = b"".join(p.read_bytes() for p in cache_path(tmp_path / "cache").parent.glob("responses.sqlite*"))
-    assert b"fine" in stored or results[1].ok
-    assert API_KEY.encode() not in stored
+    assert b"fine" in stored and API_KEY.encode() not in stored

@@ -7,7 +7,8 @@ from transformers import AutoTokenizer
 
 from teachkit.llm import Message, ModelRequest, open_client
 from teachkit.llm import local as local_module
-from teachkit.llm.local import LocalProvider, chat_messages, supports_system_role
+from teachkit.llm.local import LocalProvider
+from teachkit.students.chat_template import ChatRules
 from tests.llm.llm_helpers import ask, batch, fast_settings, run
 
 GEMMA_LIKE = (
@@ -66,16 +67,17 @@ def test_the_model_is_loaded_once_per_process(tiny_model_dir, tmp_path):
 
 def test_a_template_without_system_role_gets_the_system_text_in_the_first_user_turn(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    assert supports_system_role(tokenizer)
+    assert ChatRules.detect(tokenizer).system_role
     tokenizer.chat_template = GEMMA_LIKE
-    assert not supports_system_role(tokenizer)
-    messages = [Message(role="system", content="Rules."), Message(role="user", content="Hi"),
-                Message(role="assistant", content="Yo"), Message(role="user", content="Go")]
-    folded = chat_messages(messages, system_role=False)
+    rules = ChatRules.detect(tokenizer)
+    assert not rules.system_role
+    messages = [{"role": "system", "content": "Rules."}, {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Yo"}, {"role": "user", "content": "Go"}]
+    folded = rules.fit(messages)
     assert folded[0] == {"role": "user", "content": "Rules.\n\nHi"} and len(folded) == 3
     rendered = tokenizer.apply_chat_template(folded, tokenize=False, add_generation_prompt=True)
     assert rendered.startswith("<start_of_turn>user\nRules.")
-    assert chat_messages(messages, system_role=True)[0]["role"] == "system"
+    assert ChatRules(system_role=True, alternation_required=False).fit(messages)[0]["role"] == "system"
 
 
 def test_a_missing_checkpoint_fails_before_any_work(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
+from teachkit.data import example_sgd_root
 from teachkit.errors import InputError
 from teachkit.jsonl import read_records
 from teachkit.manifest import manifest_path
@@ -17,7 +18,7 @@ from teachkit.records import Sample
 from teachkit.sgd.compile import CompileOptions, compile_samples
 from teachkit.sgd.prompts import PromptParts, build_prompt
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sgd"
+EXAMPLES = example_sgd_root()
 runner = CliRunner()
 
 
@@ -244,4 +245,4 @@ def test_command_accepts_the_seed_pipeline_flags_and_reports_the_summary(tmp_pat
 def test_command_without_a_root_says_where_to_get_one(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sgd", "compile", "--out", "x.jsonl"])
     assert result.exit_code == 2
-    assert "pass --sgd-root DIR" in result.output and "examples/sgd" in result.output
+    assert "pass --sgd-root DIR" in result.output and str(EXAMPLES) in result.output

@@ -1,4 +1,5 @@
-"""The example corpus in examples/sgd: reproducible from its script, and shaped like the real dataset."""
+"""The example corpus (teachkit/data/sgd_example, written by examples/sgd/make_corpus.py): reproducible from its
+script, and shaped like the real dataset."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from teachkit.data import example_sgd_root
 from teachkit.sgd.reader import SPLITS, check_dialogue, read_schema
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sgd"
+EXAMPLES = example_sgd_root()
+MAKE_CORPUS = Path(__file__).resolve().parents[2] / "examples" / "sgd" / "make_corpus.py"
 SYSTEM_ACTS = {
     "INFORM", "REQUEST", "CONFIRM", "OFFER", "NOTIFY_SUCCESS", "NOTIFY_FAILURE", "INFORM_COUNT", "OFFER_INTENT",
     "REQ_MORE", "GOODBYE",
@@ -18,7 +21,7 @@ SYSTEM_ACTS = {
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location("make_corpus", EXAMPLES / "make_corpus.py")
+    spec = importlib.util.spec_from_file_location("make_corpus", MAKE_CORPUS)
     module = importlib.util.module_from_spec(spec)
     # Dataclasses look their module up in sys.modules while the class is built.
     sys.modules.setdefault("make_corpus", module)

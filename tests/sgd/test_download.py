@@ -16,17 +16,19 @@ import pytest
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
+from teachkit.data import example_sgd_root
 from teachkit.errors import InputError, TeachkitError
 from teachkit.sgd.download import check_layout, download_dataset
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sgd"
+EXAMPLES = example_sgd_root()
+MAKE_CORPUS = Path(__file__).resolve().parents[2] / "examples" / "sgd" / "make_corpus.py"
 TOP = "dstc8-schema-guided-dialogue-master"
 
 
 def build_archive(splits: tuple[str, ...] = ("train", "dev", "test")) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        archive.add(EXAMPLES / "make_corpus.py", arcname=f"{TOP}/README.md")
+        archive.add(MAKE_CORPUS, arcname=f"{TOP}/README.md")
         for split in splits:
             for path in sorted((EXAMPLES / split).glob("*.json")):
                 archive.add(path, arcname=f"{TOP}/{split}/{path.name}")

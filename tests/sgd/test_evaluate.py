@@ -1,9 +1,8 @@
-"""`sgd eval`: statistics, the paired bootstrap, and base vs trained on the tiny model through the CLI."""
+"""`sgd eval`: statistics, and base vs trained on the tiny models through the CLI."""
 
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from typer.testing import CliRunner
 from teachkit.cli.main import app
 from teachkit.jsonl import read_records, write_records
 from teachkit.records import SgdEvalPair, TrainedModel
-from teachkit.sgd.evaluate import paired_bootstrap, score_stats, spread
-from teachkit.train.artifacts import write_record
+from teachkit.sgd.evaluate import score_stats, spread
+from teachkit.students.artifacts import write_record
 from tests.sgd.test_judges import API_KEY, CONFIRM, OFFER, REQUEST_CITY, graded_reply
 
 
@@ -22,40 +21,6 @@ def test_score_stats_leave_failures_out_and_count_them() -> None:
     assert stats == {"scored": 3, "failed": 1, "mean": pytest.approx(0.6), "stdev": pytest.approx(0.4),
                      "min": 0.2, "max": 1.0}
     assert score_stats([None])["mean"] is None
-
-
-def test_paired_bootstrap_interval() -> None:
-    base = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
-    better = [b + d for b, d in zip(base, [0.1, 0.2, 0.05, 0.15, 0.1, 0.2, 0.1, 0.1], strict=True)]
-    result = paired_bootstrap(base, better, resamples=2000, seed=1)
-    assert result["pairs"] == 8
-    assert result["mean_difference"] == pytest.approx(statistics.fmean([0.1, 0.2, 0.05, 0.15, 0.1, 0.2, 0.1, 0.1]))
-    low, high = result["ci95"]
-    assert 0.05 <= low < result["mean_difference"] < high <= 0.2
-    assert result["interval_above_zero"] is True
-    assert paired_bootstrap(base, better, resamples=2000, seed=1) == result  # seeded: the same interval
-
-    # Differences of both signs: the interval straddles zero.
-    mixed = [b + d for b, d in zip(base, [0.3, -0.3, 0.2, -0.2, 0.1, -0.1, 0.05, -0.05], strict=True)]
-    straddle = paired_bootstrap(base, mixed, resamples=2000, seed=1)
-    assert straddle["ci95"][0] < 0 < straddle["ci95"][1] and not straddle["interval_above_zero"]
-
-    # A pair where either score failed is left out.
-    partial = paired_bootstrap([0.1, None, 0.5], [0.3, 0.9, None], resamples=500, seed=0)
-    assert partial["pairs"] == 1 and partial["mean_difference"] == pytest.approx(0.2)
-    assert partial["ci95"] == [pytest.approx(0.2), pytest.approx(0.2)]
-    assert paired_bootstrap([None], [0.5], resamples=100, seed=0)["ci95"] is None
-
-
-def test_bootstrap_by_dialogue_is_wider_when_turns_of_a_dialogue_move_together() -> None:
-    # Four dialogues of five turns: two gain 0.4 on every turn, two gain nothing.
-    gains = [0.4] * 10 + [0.0] * 10
-    groups = [f"d{i // 5}" for i in range(20)]
-    result = paired_bootstrap([0.0] * 20, gains, resamples=4000, seed=2, groups=groups)
-    assert result["groups"] == 4 and result["mean_difference"] == pytest.approx(0.2)
-    per_sample, per_dialogue = result["ci95"], result["ci95_by_group"]
-    assert per_dialogue[1] - per_dialogue[0] > 1.5 * (per_sample[1] - per_sample[0])
-    assert per_dialogue[0] <= 0.0 + 1e-9 < per_sample[0]
 
 
 def test_eval_samples_are_spread_over_the_file() -> None:
@@ -155,8 +120,8 @@ def test_eval_with_another_judge_counts_its_failures(tiny_model_dir, tmp_path, f
 
     def flaky(request):
         calls["n"] += 1
-        # The fourth request fails for good: one response of one model goes unscored.
-        return {"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}} if calls["n"] == 4 else \
+        # The fourth request fails (a 503, with one attempt): one response of one model goes unscored.
+        return {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}} if calls["n"] == 4 else \
             graded_reply(request)
 
     fake_gemini.reply_fn = flaky
@@ -170,3 +135,56 @@ def test_eval_with_another_judge_counts_its_failures(tiny_model_dir, tmp_path, f
     assert document["judge_stats"]["judge_failures"] >= 1
     assert document["base"]["failed"] + document["trained"]["failed"] == document["judge_stats"]["judge_failures"]
     assert document["difference"]["pairs"] == 3 - max(document["base"]["failed"], document["trained"]["failed"])
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-2.5-pro"])
+def test_the_default_llm_judge_scores_every_reply_of_a_thinking_gemini(tiny_model_dir, tmp_path, fake_gemini,
+                                                                       monkeypatch, model) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", API_KEY)
+    # Dynamic thinking longer than the judge's 512 output tokens: the default settings used to score nothing.
+    fake_gemini.dynamic_thinking = {model: 1500}
+    fake_gemini.reply_fn = graded_reply
+    result = cli("--json", "sgd", "eval", "--eval", str(eval_file(tmp_path / "eval.jsonl")), "--base-model",
+                 str(tiny_model_dir), "--judge", "llm", "--judge-model", f"gemini:{model}@{fake_gemini.url}",
+                 "--max-new-tokens", "4", "--no-cache", "--out", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["judge_stats"]["judge_failures"] == 0 and document["base"]["failed"] == 0
+    assert document["base"]["scored"] == 3
+
+
+def test_a_judge_fault_no_retry_mends_stops_eval_with_what_to_fix(tiny_model_dir, tmp_path, fake_gemini,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", API_KEY)
+    fake_gemini.fail_every_request("permission")
+    result = cli("sgd", "eval", "--eval", str(eval_file(tmp_path / "eval.jsonl")), "--base-model",
+                 str(tiny_model_dir), "--judge", "llm", "--judge-model", f"gemini:gemini-2.5-flash@{fake_gemini.url}",
+                 "--max-new-tokens", "4", "--no-cache", "--out", str(tmp_path / "r.json"))
+    assert result.exit_code == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: judge gemini:gemini-2.5-flash: 403") and "check the API key" in message
+    assert API_KEY not in result.output and not (tmp_path / "r.json").exists()
+
+
+def test_eval_batch_judges_in_one_job_per_model_and_scores_like_the_synchronous_judge(tiny_model_dir, tmp_path,
+                                                                                     monkeypatch) -> None:
+    from teachkit.testing.fake_gemini_batch import FakeGeminiBatch
+
+    monkeypatch.setenv("GEMINI_API_KEY", API_KEY)
+    monkeypatch.setenv("TEACHKIT_BATCH__POLL_INITIAL_S", "0.01")
+    samples = str(eval_file(tmp_path / "eval.jsonl"))
+    with FakeGeminiBatch() as fake:
+        fake.reply_fn = graded_reply
+        args = ["--json", "sgd", "eval", "--eval", samples, "--base-model", str(tiny_model_dir), "--judge", "llm",
+                "--judge-model", f"gemini:gemini-2.5-flash@{fake.url}", "--max-new-tokens", "4", "--no-cache"]
+        batched = cli(*args, "--batch", "--out", str(tmp_path / "batch.json"))
+        assert batched.exit_code == 0, batched.output
+        assert len(fake.batch_creates) == 1 and len(fake.batch_items) == 3
+        synchronous = cli(*args, "--out", str(tmp_path / "sync.json"))
+        assert synchronous.exit_code == 0, synchronous.output
+    document, expected = json.loads(batched.stdout), json.loads(synchronous.stdout)
+    assert document["base"]["mean"] == expected["base"]["mean"] and document["base"]["scored"] == 3
+    assert document["judge_batch"]["requests"] == 3 and not (tmp_path / "batch.json.batch.json").exists()
+    acts = cli("sgd", "eval", "--eval", samples, "--base-model", str(tiny_model_dir), "--judge", "acts", "--batch",
+               "--out", str(tmp_path / "acts.json"))
+    assert acts.exit_code == 2 and "--judge llm" in acts.output

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from teachkit.data import example_sgd_root
 from teachkit.errors import InputError
 from teachkit.jsonl import read_records
 from teachkit.records import Sample
@@ -23,7 +24,7 @@ from teachkit.sgd.prompts import (
 )
 from teachkit.sgd.reader import read_schema
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sgd"
+EXAMPLES = example_sgd_root()
 
 TURNS = [
     {"role": "user", "content": "Find me a dentist."},

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from teachkit.data import example_sgd_root
 from teachkit.errors import InputError
 from teachkit.sgd.reader import (
     ReadReport,
@@ -19,7 +20,7 @@ from teachkit.sgd.reader import (
     select_services,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sgd"
+EXAMPLES = example_sgd_root()
 
 
 def copy_split(tmp_path: Path, split: str = "dev") -> Path:

@@ -10,15 +10,16 @@ import pytest
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
+from teachkit.data import example_sgd_root
 from teachkit.jsonl import read_records
 from teachkit.llm.base import ModelResult
 from teachkit.manifest import manifest_path
 from teachkit.records import Sample
 from teachkit.sgd.compile import CompileOptions, compile_samples
 from teachkit.sgd.rubric import RUBRIC_SCHEMA, read_criteria, rubric_request
-from teachkit.testing.fake_gemini import error, request_texts
+from teachkit.testing.fake_gemini import request_texts, unavailable
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sgd"
+EXAMPLES = example_sgd_root()
 API_KEY = "test-key-rubric-0123456789"
 runner = CliRunner()
 
@@ -92,7 +93,7 @@ def test_failures_are_left_out_listed_and_asked_again_on_resume(tmp_path: Path, 
         if reference == garbled:
             return "I would rather not write a rubric."
         if reference == rejected:
-            return error(400, "Request contains an invalid argument.", "INVALID_ARGUMENT")
+            return unavailable()  # a failure that a later run may not meet (judge.max_attempts is 1 here)
         return good_reply(request)
 
     judge_env.reply_fn = reply
@@ -101,7 +102,7 @@ def test_failures_are_left_out_listed_and_asked_again_on_resume(tmp_path: Path, 
     assert "3 sample(s) got no rubric" in result.output and "rerun with --resume" in result.output
     left_out = {s.id for s in originals[2:5]}
     assert {s.id for s in read_records(Path("r.jsonl"), Sample)} == {s.id for s in originals} - left_out
-    # Unusable replies are asked once more (sampled); a rejected request is not.
+    # Unusable replies are asked once more (sampled); a failed request is not.
     assert (seen[flaky], seen[stubborn], seen[garbled], seen[rejected]) == (2, 2, 2, 1)
     assert json.loads(result.stdout)["failed"] == 3
 
@@ -116,6 +117,36 @@ def test_failures_are_left_out_listed_and_asked_again_on_resume(tmp_path: Path, 
     final = list(read_records(Path("r.jsonl"), Sample))
     assert sorted(s.id for s in final) == sorted(s.id for s in originals)
     assert all(3 <= len(s.rubric) <= 6 for s in final)
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-2.5-pro"])
+def test_the_default_judge_settings_get_every_rubric_from_a_thinking_model(tmp_path: Path, judge_env, model) -> None:
+    # Both think longer than the judge's 512 output tokens when left to decide (dynamic thinking).
+    judge_env.dynamic_thinking = {model: 2000}
+    samples = compiled(tmp_path, limit=4)
+    result = runner.invoke(app, ["--json", "sgd", "rubric", str(samples), "--out", "r.jsonl", "--judge-model",
+                                 f"gemini:{model}@{judge_env.url}"])
+    assert result.exit_code == 0, result.output
+    assert all(3 <= len(s.rubric) <= 6 for s in read_records(Path("r.jsonl"), Sample))
+    judge = json.loads(manifest_path(Path("r.jsonl")).read_text())["judge"]
+    assert judge["errors"] == {} and judge["max_tokens_retries"] == 0 and judge["requests"] == 4
+
+
+@pytest.mark.parametrize(("fault", "fix"), [("api_key", "check GEMINI_API_KEY"), ("not_found", "check the model name")])
+def test_a_judge_fault_no_retry_mends_stops_the_rubrics_with_what_to_fix(
+    tmp_path: Path, judge_env, fault: str, fix: str
+) -> None:
+    samples = compiled(tmp_path, limit=6)
+    judge_env.fail_every_request(fault)
+    result = runner.invoke(app, ["sgd", "rubric", str(samples), "--out", "r.jsonl"])
+    assert result.exit_code == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert fix in message and "rerun with --resume" in message and API_KEY not in result.output
+    assert not Path("r.jsonl").exists() or list(read_records(Path("r.jsonl"), Sample)) == []
+    judge_env.fail_every_request(None)
+    resumed = runner.invoke(app, ["sgd", "rubric", str(samples), "--out", "r.jsonl", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(list(read_records(Path("r.jsonl"), Sample))) == 6
 
 
 def test_max_cost_stops_new_requests_and_resume_finishes(tmp_path: Path, judge_env, monkeypatch) -> None:

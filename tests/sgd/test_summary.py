@@ -10,12 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
+from teachkit.data import example_sgd_root
 from teachkit.jsonl import read_records
 from teachkit.records import Sample
 from teachkit.sgd.compile import CompileOptions, compile_samples
 from teachkit.sgd.summary import SampleStats, percentile, prompt_text, summarize_files
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sgd"
+EXAMPLES = example_sgd_root()
 
 
 @pytest.mark.parametrize("prompt_format", ["messages", "text"])

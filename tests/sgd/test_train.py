@@ -16,35 +16,19 @@ import pytest
 from typer.testing import CliRunner
 
 from teachkit.cli.main import app
-from teachkit.errors import InputError
 from teachkit.jsonl import write_records
 from teachkit.records import ChatMessage, Sample
 from teachkit.settings import load_settings
 from teachkit.sgd.judges import SCORE_CACHE_FILE, ActsJudge, ScoreCache, open_judge
 from teachkit.sgd.train import (
-    ChatFormat,
     JudgeReward,
-    adapt_messages,
     count_prompt_tokens,
     fit_prompt,
     prepare_run,
 )
+from teachkit.students.chat_template import ChatRules
+from tests.conftest import GEMMA2_TEMPLATE
 from tests.sgd.test_judges import API_KEY, OFFER, REQUEST_CITY, graded_reply, make_sample
-
-# The real Gemma 2 chat template: no system role, strict user/model alternation.
-GEMMA2_TEMPLATE = (
-    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
-    "{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
-    "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}"
-    "{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}"
-)
-# A template that ignores system messages without complaint.
-DROPS_SYSTEM_TEMPLATE = (
-    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'] + ': ' + message['content']"
-    " + '\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}"
-)
 
 
 @pytest.fixture(scope="module")
@@ -64,26 +48,11 @@ def long_dialogue(turns: int) -> Sample:
     return REQUEST_CITY.model_copy(update={"prompt": messages})
 
 
-def test_chat_format_is_detected_by_rendering(tokenizer) -> None:
-    assert ChatFormat.detect(tokenizer) == ChatFormat(system_role=True, alternation_required=False)
-    original = tokenizer.chat_template
-    try:
-        tokenizer.chat_template = GEMMA2_TEMPLATE
-        assert ChatFormat.detect(tokenizer) == ChatFormat(system_role=False, alternation_required=True)
-        tokenizer.chat_template = DROPS_SYSTEM_TEMPLATE
-        assert ChatFormat.detect(tokenizer) == ChatFormat(system_role=False, alternation_required=False)
-        tokenizer.chat_template = None
-        with pytest.raises(InputError, match="no chat template"):
-            ChatFormat.detect(tokenizer, "my-model")
-    finally:
-        tokenizer.chat_template = original
-
-
 def test_system_message_is_folded_into_the_first_user_turn_for_gemma(tokenizer) -> None:
     original = tokenizer.chat_template
     try:
         tokenizer.chat_template = GEMMA2_TEMPLATE
-        chat = ChatFormat.detect(tokenizer)
+        chat = ChatRules.detect(tokenizer)
         fitted = fit_prompt(OFFER, tokenizer, chat, max_tokens=4096)
         assert [m["role"] for m in fitted.prompt] == ["user", "assistant", "user"]
         assert fitted.prompt[0]["content"].startswith("You are a virtual assistant.")
@@ -92,16 +61,10 @@ def test_system_message_is_folded_into_the_first_user_turn_for_gemma(tokenizer) 
         assert "Service results (2)" in rendered and rendered.endswith("<start_of_turn>model\n")
     finally:
         tokenizer.chat_template = original
-    # Two user turns in a row (a service message beside the user turn) are merged where alternation is required.
-    merged = adapt_messages(
-        [{"role": "system", "content": "S"}, {"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
-        ChatFormat(system_role=False, alternation_required=True),
-    )
-    assert merged == [{"role": "user", "content": "S\n\na\n\nb"}]
 
 
 def test_max_prompt_length_cuts_the_oldest_turns_first(tokenizer) -> None:
-    chat = ChatFormat.detect(tokenizer)
+    chat = ChatRules.detect(tokenizer)
     sample = long_dialogue(8)
     full = fit_prompt(sample, tokenizer, chat, max_tokens=100_000)
     assert full.turns_dropped == 0 and len(full.prompt) == 10
@@ -240,6 +203,27 @@ def test_cli_train_with_seed_flags_saves_the_adapter_and_its_record(tiny_model_d
     again = cli("sgd", "train", "--train", str(train_file), "--model", str(tiny_model_dir), "--output-dir",
                 str(out_dir), "--max-steps", "2", *common)
     assert again.exit_code == 2 and "add --resume" in again.stderr
+
+
+def test_a_gemma2_student_trains_with_grpo_and_is_evaluated(tiny_gemma2_dir, tmp_path) -> None:
+    train_file = training_samples(tmp_path / "train.jsonl")
+    out_dir = tmp_path / "grpo-gemma"
+    result = cli("--json", "sgd", "train", "--train", str(train_file), "--model", str(tiny_gemma2_dir),
+                 "--output-dir", str(out_dir), "--max-steps", "1", "--num-generations", "2",
+                 "--per-device-train-batch-size", "2", "--max-completion-length", "6", "--judge", "acts")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 1 and summary["judge_failures"] == 0
+    assert summary["chat_format"] == {"system_role": False, "alternation_required": True}
+    assert (out_dir / "adapter_model.safetensors").is_file()
+
+    report = tmp_path / "eval.json"
+    evaluated = cli("--json", "sgd", "eval", "--eval", str(train_file), "--trained", str(out_dir), "--n", "2",
+                    "--judge", "acts", "--max-new-tokens", "4", "--out", str(report))
+    assert evaluated.exit_code == 0, evaluated.output
+    document = json.loads(evaluated.stdout)
+    assert document["base"]["model"] == str(tiny_gemma2_dir)  # from the adapter's record
+    assert document["base"]["scored"] == document["trained"]["scored"] == 2 and document["difference"]["pairs"] == 2
 
 
 def test_cli_train_rejects_a_batch_that_does_not_hold_whole_groups(tmp_path) -> None:

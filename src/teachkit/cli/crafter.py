@@ -1,4 +1,4 @@
-"""`teachkit crafter ...`: rollout, report, replay, filter, format, finetune, eval."""
+"""`teachkit crafter ...`: rollout, report, replay, filter, format, dagger, finetune, eval."""
 
 from __future__ import annotations
 
@@ -236,8 +236,10 @@ def format_command(
     One example per teacher decision. Converts an already formatted file to another target, or checks files with
     --validate. Prints token counts and the estimated tuning cost.
     """
-    from teachkit.crafter.tuning_data import format_examples, tuning_cost_usd, validate_tuning_files
+    from teachkit.crafter.tuning_data import format_examples
     from teachkit.errors import InputError
+    from teachkit.sft_data.tokens import tuning_cost_usd
+    from teachkit.sft_data.validation import validate_tuning_files
 
     app_state = state(ctx)
     settings = app_state.settings({
@@ -260,8 +262,8 @@ def format_command(
             for problem in problems:
                 typer.echo(problem, err=True)
         train_tokens = sum(report.tokens for report in reports if report.split == "train")
-        epochs = settings.crafter.finetune.epochs
-        price = settings.crafter.format.price_per_million_training_tokens
+        epochs = settings.vertex.epochs
+        price = settings.vertex.price_per_million_training_tokens
         out_console.summary(
             "crafter format --validate",
             {
@@ -281,6 +283,70 @@ def format_command(
         inputs, out, settings, out_console, validation_out=validation_file, overwrite=overwrite
     )
     out_console.summary("crafter format", report.summary())
+
+
+@app.command("dagger")
+def dagger_command(
+    ctx: typer.Context,
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", "-o", help="Folder of the run: rounds, students, summary.json, curve.png.",
+                           file_okay=False)
+    ],
+    teacher: Annotated[
+        str | None, typer.Option("--teacher", "-t", help="Labels every state: scripted, or a model spec (gemini:MODEL, ...).")
+    ] = None,
+    student: Annotated[
+        str | None, typer.Option("--student", help="The student: local:NAME, a folder, an HF id or smollm2-135m (default).")
+    ] = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", help="Rounds in all, round 0 included.")] = None,
+    episodes: Annotated[int | None, typer.Option("--episodes", "-n", help="Episodes played per round.")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Step limit of each episode played.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of round 0's first episode.")] = None,
+    beta: Annotated[
+        float | None, typer.Option("--beta", help="Chance the teacher's action is played in the first student round.")
+    ] = None,
+    beta_decay: Annotated[
+        float | None, typer.Option("--beta-decay", help="Beta is multiplied by this each later round.")
+    ] = None,
+    teacher_first: Annotated[
+        bool | None,
+        typer.Option("--teacher-first/--student-first", help="Round 0: the teacher plays (behaviour cloning)."),
+    ] = None,
+    observation: Annotated[
+        Literal["full", "compact"] | None, typer.Option("--observation", help="Observation format (default compact).")
+    ] = None,
+    eval_episodes: Annotated[
+        int | None, typer.Option("--eval-episodes", help="Held-out episodes per evaluation (seeds from 1000).")
+    ] = None,
+    max_cost: MaxCost = None,
+    resume: Resume = False,
+) -> None:
+    """On-policy distillation (DAgger): the student plays, the teacher labels every state it reached, and the
+    student is trained again on all the labels so far, round after round.
+
+    Each round's data, student and evaluation go to OUT_DIR/round-K; OUT_DIR/student is the final student;
+    OUT_DIR/summary.json and curve.png show each round beside the base model, random and the teacher.
+    """
+    from teachkit.crafter.dagger import DaggerRequest, run_dagger
+
+    app_state = state(ctx)
+    settings = app_state.settings({
+        "crafter.dagger.teacher": teacher,
+        "crafter.dagger.student": student,
+        "crafter.dagger.rounds": rounds,
+        "crafter.dagger.episodes": episodes,
+        "crafter.dagger.max_steps": max_steps,
+        "crafter.dagger.seed": seed,
+        "crafter.dagger.beta": beta,
+        "crafter.dagger.beta_decay": beta_decay,
+        "crafter.dagger.teacher_first": teacher_first,
+        "crafter.dagger.observation": observation,
+        "crafter.dagger.eval_episodes": eval_episodes,
+    })
+    out_console = app_state.output()
+    summary, tables = run_dagger(settings, DaggerRequest(out_dir=out_dir, resume=resume, max_cost=max_cost),
+                                 out_console)
+    out_console.summary("crafter dagger", summary, tables)
 
 
 # --- finetune (run / status / list) and eval -------------------------------------------------------------------
@@ -335,7 +401,7 @@ def finetune_command(
         bool, typer.Option("--wait", help="Vertex: follow the job until it ends (Ctrl-C stops following only).")
     ] = False,
     model: Annotated[
-        str | None, typer.Option("--model", help="Local: the student: HF id, local path, or smollm2-135m (default).")
+        str | None, typer.Option("--model", help="Local: the student: local:NAME, a folder, an HF id or smollm2-135m.")
     ] = None,
     output_dir: Annotated[
         Path | None, typer.Option("--output-dir", help="Local: where the adapter and model card go.", file_okay=False)
@@ -352,6 +418,12 @@ def finetune_command(
     max_minutes: Annotated[
         float | None, typer.Option("--max-minutes", help="Local: stop after this long and save what was learned.")
     ] = None,
+    report_to: Annotated[
+        str | None, typer.Option("--report-to", help="Local: none (default), tensorboard, wandb (installed apart).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Local: continue from the last checkpoint in --output-dir.")
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check the data and show what would be uploaded/trained; touch nothing.")
     ] = False,
@@ -369,14 +441,15 @@ def finetune_command(
     settings = app_state.settings({
         "crafter.finetune.backend": backend,
         "crafter.finetune.epochs": epochs,
+        "vertex.epochs": epochs,
         "gcp.project": project,
         "gcp.location": location,
         "gcp.bucket": bucket,
         "gcp.prefix": prefix,
-        "crafter.finetune.base_model": base_model,
-        "crafter.finetune.display_name": display_name,
-        "crafter.finetune.learning_rate_multiplier": learning_rate_multiplier,
-        "crafter.finetune.adapter_size": adapter_size,
+        "vertex.base_model": base_model,
+        "vertex.display_name": display_name,
+        "vertex.learning_rate_multiplier": learning_rate_multiplier,
+        "vertex.adapter_size": adapter_size,
         "crafter.finetune.local_model": model,
         "crafter.finetune.output_dir": output_dir,
         "crafter.finetune.max_steps": max_steps,
@@ -387,10 +460,19 @@ def finetune_command(
         "crafter.finetune.grad_accum": grad_accum,
         "crafter.finetune.merge": merge,
         "crafter.finetune.max_minutes": max_minutes,
+        "crafter.finetune.report_to": report_to,
     })
     out_console = app_state.output()
-    request = FinetuneRequest(train=train, validation=validation, wait=wait, dry_run=dry_run, overwrite=overwrite)
-    result = run_finetune(request, settings, out_console)
+    request = FinetuneRequest(train=train, validation=validation, wait=wait, dry_run=dry_run, overwrite=overwrite,
+                              resume=resume)
+    if settings.crafter.finetune.backend == "vertex":
+        from teachkit.crafter.finetune import student_prompt_of_file
+        from teachkit.vertex.tune import finetune_on_vertex
+
+        result = finetune_on_vertex(train, validation, settings, out_console, prompt_of=student_prompt_of_file,
+                                    wait=wait, dry_run=dry_run)
+    else:
+        result = run_finetune(request, settings, out_console)
     out_console.summary("crafter finetune", result.summary, result.tables)
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -404,7 +486,7 @@ def finetune_status_command(
     location: Annotated[str | None, typer.Option("--location", help="Region of the job.")] = None,
 ) -> None:
     """The state of a Vertex AI tuning job, its tuned model and endpoint; a job record given is refreshed."""
-    from teachkit.crafter.vertex_tuning import tuning_job_status
+    from teachkit.vertex.jobs import tuning_job_status
 
     app_state = state(ctx)
     settings = app_state.settings({"gcp.project": project, "gcp.location": location})
@@ -419,7 +501,7 @@ def finetune_list_command(
     limit: Annotated[int, typer.Option("--limit", help="Show at most N jobs, newest first.", min=1)] = 20,
 ) -> None:
     """The project's Vertex AI tuning jobs in a location, newest first."""
-    from teachkit.crafter.vertex_tuning import list_tuning_jobs
+    from teachkit.vertex.jobs import list_tuning_jobs
 
     app_state = state(ctx)
     settings = app_state.settings({"gcp.project": project, "gcp.location": location})
@@ -433,11 +515,13 @@ def eval_command(
     ctx: typer.Context,
     policy: Annotated[
         str | None,
-        typer.Option("--policy", "-p", help="A student folder, checkpoint, HF id or smollm2-135m; a model spec "
+        typer.Option("--policy", "-p", help="A student folder, checkpoint, HF id or smollm2-135m (or local:NAME); a model spec "
                      "(vertex:ENDPOINT, openai:MODEL@URL, gemini:MODEL); a tuning job record; scripted or random."),
     ] = None,
     baseline: Annotated[
-        str | None, typer.Option("--baseline", help="A second policy, played on the same seeds for comparison.")
+        str | None,
+        typer.Option("--baseline", help="A second policy on the same seeds: a model as for --policy, scripted or "
+                     "random (the random policy's row is always in the report)."),
     ] = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Results JSON; episodes (.policy/.baseline.jsonl) and the .png chart "
@@ -451,7 +535,12 @@ def eval_command(
         typer.Option("--observation", help="Observation format (default: as the student was trained)."),
     ] = None,
     history: Annotated[
-        int | None, typer.Option("--history", help="Earlier turns shown to a local student (default: as trained).")
+        int | None, typer.Option("--history", help="Earlier turns shown to a student (default: as trained).")
+    ] = None,
+    prompt_like: Annotated[
+        Path | None,
+        typer.Option("--prompt-like", help="Prompt the policy as this student folder, tuning job record or "
+                     "fine-tuning data file did (for a served model with no record of its own)."),
     ] = None,
     decode: Annotated[
         Literal["auto", "score", "generate"] | None,
@@ -461,6 +550,7 @@ def eval_command(
         Literal["easy", "normal", "hard"] | None, typer.Option("--difficulty", help="World preset.")
     ] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Episodes in flight at once.")] = None,
+    resume: Resume = False,
     overwrite: Overwrite = False,
 ) -> None:
     """Play a policy (and a baseline) on the same seeds: Crafter score, achievement rates, invalid-action rate.
@@ -479,11 +569,12 @@ def eval_command(
         "crafter.eval.seed": seed,
         "crafter.eval.observation": observation,
         "crafter.eval.history": history,
+        "crafter.eval.prompt_like": prompt_like,
         "crafter.eval.decode": decode,
         "crafter.eval.difficulty": difficulty,
         "crafter.eval.concurrency": concurrency,
         "teacher.concurrency": concurrency,
     })
     out_console = app_state.output()
-    summary, tables = run_eval(settings, EvalRequest(out=out, overwrite=overwrite), out_console)
+    summary, tables = run_eval(settings, EvalRequest(out=out, overwrite=overwrite, resume=resume), out_console)
     out_console.summary("crafter eval", summary, tables)

@@ -9,6 +9,7 @@ import typer
 
 from teachkit import __version__
 from teachkit.cli import ask as ask_commands
+from teachkit.cli import batch as batch_commands
 from teachkit.cli import cache as cache_commands
 from teachkit.cli import config as config_commands
 from teachkit.cli import crafter as crafter_commands
@@ -54,6 +55,7 @@ app.add_typer(config_commands.app, name="config")
 app.command("doctor")(doctor_commands.doctor)
 app.command("ask")(ask_commands.ask)
 app.add_typer(cache_commands.app, name="cache")
+app.add_typer(batch_commands.app, name="batch")
 app.add_typer(crafter_commands.app, name="crafter")
 app.add_typer(sgd_commands.app, name="sgd")
 app.command("quickstart")(quickstart_commands.quickstart)

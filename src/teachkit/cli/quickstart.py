@@ -10,8 +10,7 @@ import typer
 
 from teachkit.cli.context import state
 from teachkit.cli.options import Overwrite, Resume
-from teachkit.errors import TeachkitError
-from teachkit.quickstart import DEFAULT_SIZE, EXAMPLES_SGD, TINY_SIZE, run_quickstart
+from teachkit.quickstart import DEFAULT_SIZE, TINY_SIZE, run_quickstart, run_teachkit
 
 
 def quickstart(
@@ -20,7 +19,8 @@ def quickstart(
         "runs/quickstart"
     ),
     student: Annotated[
-        str, typer.Option("--student", help="The model both pipelines train: smollm2-135m, an HF id or a path.")
+        str,
+        typer.Option("--student", help="The model both pipelines train: smollm2-135m, an HF id, a path or local:NAME."),
     ] = "smollm2-135m",
     tiny: Annotated[
         bool, typer.Option("--tiny", help="A sliver of data per stage (for smoke tests with a tiny student).")
@@ -33,8 +33,6 @@ def quickstart(
     Crafter: scripted rollout, report, replay GIF, filter, format (vertex and messages), local fine-tune, eval
     against the base model. SGD: compile the example corpus, a few GRPO steps with the acts judge, eval.
     """
-    from teachkit.cli.main import app
-
     app_state = state(ctx)
     out = app_state.output()
     # Under --json only the quickstart's own summary may reach stdout, so the stages run quietly.
@@ -44,12 +42,8 @@ def quickstart(
         root_options += ["--config", str(app_state.config_file)]
 
     def run_command(args: Sequence[str]) -> None:
-        code = app(args=[*root_options, *args], prog_name="teachkit", standalone_mode=False)
-        if code not in (None, 0):
-            raise TeachkitError(f"exit code {code}")
+        run_teachkit([*root_options, *args], capture=quiet_stages)
 
-    if not EXAMPLES_SGD.is_dir():
-        raise TeachkitError(f"{EXAMPLES_SGD}: the example SGD corpus is missing; run the quickstart from a clone")
     result = run_quickstart(
         directory, run_command, out, student=student, size=TINY_SIZE if tiny else DEFAULT_SIZE,
         resume=resume, overwrite=overwrite,

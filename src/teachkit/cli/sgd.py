@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -35,6 +35,27 @@ RubricModel = Annotated[
     typer.Option("--judge-model",
                  help="Model that writes rubrics, e.g. gemini:gemini-2.5-flash (default: the judge settings)."),
 ]
+
+Batch = Annotated[
+    bool, typer.Option("--batch", help="Send the judge's requests as one Gemini batch job: half the price, replies "
+                                       "within 24 h (gemini: models only).")
+]
+NoWait = Annotated[
+    bool, typer.Option("--no-wait", help="With --batch: return once the job is submitted; pick it up later with "
+                                         "--resume or `teachkit batch fetch`.")
+]
+
+
+def batch_pending_summary(out: Any, pending: Any, rerun: str) -> None:
+    """The closing summary of a run that submitted a batch job and did not wait for it (exit 0)."""
+    out.summary("batch job submitted", {
+        "jobs": ", ".join(job.name for job in pending.jobs),
+        "state": ", ".join(job.state.removeprefix("JOB_STATE_") for job in pending.jobs),
+        "requests": sum(len(job.keys) for job in pending.jobs),
+        "record": str(pending.record_path),
+        "status": f"teachkit batch status {pending.record_path}",
+        "fetch": rerun,
+    })
 
 
 @app.command("download")
@@ -142,9 +163,10 @@ def compile_command(
 ) -> None:
     """Compile SGD dialogues into single-step RL samples: one per system turn.
 
-    Example: teachkit sgd compile --sgd-root examples/sgd --split train --eval-fraction 0.2 --out runs/sgd/train.jsonl
+    Example: teachkit sgd compile --sgd-root data/sgd --split train --eval-fraction 0.2 --out runs/sgd/train.jsonl
     """
-    from teachkit.sgd.compile import CompileOptions, run_compile
+    from teachkit.sgd.compile import CompileOptions
+    from teachkit.sgd.compile_stage import run_compile
     from teachkit.sgd.rubric import outcome_error
 
     app_state = state(ctx)
@@ -158,8 +180,10 @@ def compile_command(
     out = app_state.output()
     config = settings.sgd.compile
     if config.root is None:
+        from teachkit.data import example_sgd_root
+
         raise InputError("no SGD folder: pass --sgd-root DIR (or set sgd.compile.root), or run `teachkit sgd "
-                         "download` first; examples/sgd holds a small corpus in the same format")
+                         f"download` first; {example_sgd_root()} holds a small corpus in the same format")
     options = CompileOptions(
         splits=comma_list(config.split) or ["train"], prompt_format=config.prompt_format,
         tool_results=config.tool_results, max_context_turns=config.max_context_turns, limit=limit, sample=sample,
@@ -176,6 +200,43 @@ def compile_command(
         raise TeachkitError(problem)
 
 
+
+@app.command("format")
+def format_command(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path], typer.Argument(help="Compiled samples (from `sgd compile`).", dir_okay=False)],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Fine-tuning JSONL to write.", dir_okay=False)],
+    target: Annotated[
+        Literal["vertex", "messages"] | None,
+        typer.Option("--target", "-t", help="messages (chat, local fine-tune; default) or vertex (Vertex AI)."),
+    ] = None,
+    validation_fraction: Annotated[
+        float | None,
+        typer.Option("--validation-fraction", min=0.0, max=0.99,
+                     help="Write this fraction of the dialogues (whole dialogues) to a validation file."),
+    ] = None,
+    validation_file: Annotated[
+        Path | None, typer.Option("--validation-file", help="The validation file (default: OUT with .validation "
+                                                            "before the suffix).", dir_okay=False)
+    ] = None,
+    seed: Seed = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Write supervised fine-tuning data from compiled samples: the prompt, and the reference system turn as the reply.
+
+    A cheap warm start before GRPO: teachkit sgd format runs/sgd/train.jsonl --out runs/sgd/sft.jsonl, then
+    teachkit crafter finetune runs/sgd/sft.jsonl --backend local --model smollm2-135m.
+    """
+    from teachkit.sgd.sft_data import format_samples
+
+    app_state = state(ctx)
+    settings = app_state.settings({
+        "sgd.format.target": target, "sgd.format.validation_fraction": validation_fraction, "sgd.format.seed": seed,
+    })
+    out = app_state.output()
+    report = format_samples(inputs, out_path, settings, out, validation_out=validation_file, overwrite=overwrite)
+    out.summary("sgd format", report.summary())
+
 @app.command("rubric")
 def rubric(
     ctx: typer.Context,
@@ -187,23 +248,32 @@ def rubric(
     resume: Resume = False,
     overwrite: Overwrite = False,
     no_cache: NoCache = False,
+    batch: Batch = False,
+    no_wait: NoWait = False,
 ) -> None:
     """Have the judge model write 3-6 checkable criteria per sample (cached, resumable, cost-capped).
 
     Example: teachkit sgd rubric runs/sgd/train.jsonl --out runs/sgd/train.rubric.jsonl --max-cost 2
+    Example (batch, half price): teachkit sgd rubric runs/sgd/train.jsonl --out runs/sgd/train.rubric.jsonl --batch
     """
+    from teachkit.api.sgd import rubric_summary
+    from teachkit.llm.gemini_batch import BatchPending, job_record_path
     from teachkit.sgd.rubric import outcome_error, rubric_file
 
+    if no_wait and not batch:
+        raise InputError("--no-wait: only with --batch")
     app_state = state(ctx)
     settings = app_state.settings({"cache": False if no_cache else None})
     out = app_state.output()
-    result, ledger = rubric_file(in_path, out_path, settings, judge_model=judge_model, max_cost=max_cost,
-                                 resume=resume, overwrite=overwrite, limit=limit, output=out)
-    out.summary("sgd rubric", {
-        "output": str(out_path), **result.counts(), "stopped_by_max_cost": result.stopped_by_budget,
-        "judge": ledger["model"], "requests": ledger["requests"], "cache_hits": ledger["cache_hits"],
-        "cost_usd": ledger["cost_usd"],
-    }, {"failed_samples": [{"id": i, "error": e} for i, e in result.failed[:20]]})
+    try:
+        result, ledger = rubric_file(in_path, out_path, settings, judge_model=judge_model, max_cost=max_cost,
+                                     resume=resume, overwrite=overwrite, limit=limit, output=out, batch=batch,
+                                     wait=not no_wait)
+    except BatchPending as pending:
+        batch_pending_summary(out, pending, f"teachkit batch fetch {job_record_path(out_path)}")
+        return
+    summary = rubric_summary(out_path, result, ledger)
+    out.summary(summary.title, summary.data, summary.tables)
     problem = outcome_error([result], max_cost)
     if problem is not None:
         raise TeachkitError(problem)
@@ -238,9 +308,20 @@ def summary(
 
 # --- train and eval (GRPO against a judge) ---------------------------------------------------------------------
 
-JudgeKind = Annotated[
-    Literal["acts", "llm", "mix"] | None,
-    typer.Option("--judge", help="acts (offline, free), llm (a judge model) or mix; default: judge.kind."),
+TrainJudgeKind = Annotated[
+    Literal["acts", "llm", "mix", "group"] | None,
+    typer.Option("--judge", help="acts (offline, free), llm (a judge model per completion), mix, or group (one "
+                                 "judge request per GRPO group); default: judge.kind."),
+]
+EvalJudgeKind = Annotated[
+    Literal["acts", "llm", "mix", "pairwise"] | None,
+    typer.Option("--judge", help="acts (offline, free), llm (a judge model), mix, or pairwise (base vs trained in "
+                                 "both orders: win rate, position bias); default: judge.kind."),
+]
+PairwiseBy = Annotated[
+    Literal["llm", "acts"] | None,
+    typer.Option("--pairwise-judge", help="With --judge pairwise: llm (the judge model: [judge] or --judge-model) "
+                                          "or acts (offline); default: judge.pairwise."),
 ]
 JudgeModel = Annotated[
     str | None,
@@ -248,7 +329,8 @@ JudgeModel = Annotated[
 ]
 JudgeTemplateFile = Annotated[
     Path | None,
-    typer.Option("--judge-template", help="Replacement judge prompt (see examples/judge_template.txt).",
+    typer.Option("--judge-template", help="Replacement prompt of the judge kind (see examples/judge_template.txt, "
+                                          "group_judge_template.txt, pairwise_judge_template.txt).",
                  exists=True, dir_okay=False),
 ]
 JudgeWeight = Annotated[
@@ -272,7 +354,7 @@ def judge_overrides(judge: str | None, template: Path | None, weight: float | No
 def train(
     ctx: typer.Context,
     train_file: Annotated[Path, typer.Option("--train", help="Compiled samples (JSONL of Sample).", dir_okay=False)],
-    model: Annotated[str | None, typer.Option("--model", help="Student: HF id, local path, or smollm2-135m.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Student: local:NAME, a folder, an HF id or smollm2-135m.")] = None,
     output_dir: Annotated[
         Path | None, typer.Option("--output-dir", help="Checkpoints, final adapter, train_summary.json.", file_okay=False)
     ] = None,
@@ -306,7 +388,7 @@ def train(
         float | None, typer.Option("--max-minutes", min=0.0, help="Stop and save after this many minutes.")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
-    judge: JudgeKind = None,
+    judge: TrainJudgeKind = None,
     judge_model: JudgeModel = None,
     judge_template: JudgeTemplateFile = None,
     judge_llm_weight: JudgeWeight = None,
@@ -379,12 +461,14 @@ def evaluate(
                      exists=True, dir_okay=False),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
-    judge: JudgeKind = None,
+    judge: EvalJudgeKind = None,
+    pairwise_judge: PairwiseBy = None,
     judge_model: JudgeModel = None,
     judge_template: JudgeTemplateFile = None,
     judge_llm_weight: JudgeWeight = None,
     overwrite: Overwrite = False,
     no_cache: NoCache = False,
+    batch: Batch = False,
 ) -> None:
     """Compare base and trained students on held-out samples with one judge: means, paired bootstrap interval.
 
@@ -397,14 +481,14 @@ def evaluate(
         "sgd.eval.n": n, "sgd.eval.max_new_tokens": max_new_tokens, "sgd.eval.batch_size": batch_size,
         "sgd.eval.max_prompt_length": max_prompt_length, "sgd.eval.temperature": temperature,
         "sgd.eval.bootstrap": bootstrap, "sgd.eval.seed": seed, "cache": False if no_cache else None,
-        **judge_overrides(judge, judge_template, judge_llm_weight),
+        "judge.pairwise": pairwise_judge, **judge_overrides(judge, judge_template, judge_llm_weight),
     })
     out = app_state.output()
     report_path = out_path or Path(settings.paths.output_dir) / "sgd-eval" / "report.json"
     report = run_eval(
         eval_file, settings, base_model=base_model, trained=trained,
         report_path=report_path, responses_path=responses, judge_model=judge_model, reuse_base=reuse_base,
-        overwrite=overwrite, out=out,
+        overwrite=overwrite, out=out, batch=batch,
     )
     document = report.document
     if app_state.json:
@@ -423,5 +507,14 @@ def evaluate(
         summary["ci95_by_dialogue"] = difference.get("ci95_by_group")
         summary["pairs"] = difference["pairs"]
         summary["interval_above_zero"] = difference["interval_above_zero"]
+    if "pairwise" in document:
+        pairwise = document["pairwise"]
+        summary["pairwise_judge"] = pairwise["judge"]
+        summary["win_rate"] = pairwise["win_rate"]
+        summary["win_rate_ci95_by_dialogue"] = pairwise["ci95"]
+        summary["wins_losses_ties"] = f"{pairwise['wins']} / {pairwise['losses']} / {pairwise['ties']}"
+        summary["position_bias"] = pairwise["position_bias"]
+        summary["first_position_share"] = pairwise["first_position_share"]
+        summary["pairwise_failed"] = pairwise["failed"]
     summary.update({"report": str(report.report_path), "responses": str(report.responses_path)})
     out.summary("sgd eval", summary, {"scores": rows})

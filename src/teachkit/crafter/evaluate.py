@@ -3,15 +3,26 @@
     teachkit crafter eval --policy runs/student --baseline smollm2-135m --out runs/eval.json
 
 A policy is a student folder (`crafter finetune --backend local` output: adapter or merged), any local checkpoint,
-HF id or `smollm2-135m` (played by `local_policy.LocalPolicy`, one batched forward pass per step for all episodes
-in flight), a model spec (`vertex:projects/P/locations/L/endpoints/ID` for a tuned Gemini, `openai:MODEL@URL`,
+HF id or `smollm2-135m`, bare or as `local:NAME` (played by `local_policy.LocalPolicy`, one batched forward pass
+per step for all episodes in flight), a model spec (`vertex:projects/P/locations/L/endpoints/ID` for a tuned Gemini, `openai:MODEL@URL`,
 `gemini:MODEL`), a Vertex tuning job record (`<data>.tuning-ID.json`, played through its endpoint), or `scripted` /
-`random`. Episodes are played by the rollout loop (`rollout.play_episodes`) with the observation format the
-student was trained on. The baseline plays the same seeds, so the comparison is paired: the difference of each
-statistic comes with a bootstrap 95% interval over resampled seeds.
+`random`. Episodes are played by the rollout loop (`play.play_episodes`). The report always holds the random
+policy's row too (played on the same seeds when neither policy is `random`: it costs seconds), with the policy's
+paired difference to it.
 
-Writes OUT (the results as JSON), OUT's stem + `.policy.jsonl` / `.baseline.jsonl` (the episodes, readable by
-`crafter report`), OUT's stem + `.png` (success rate per achievement, both policies) and OUT.manifest.json.
+Every student is prompted as its training data prompted it (system prompt, observation format, earlier turns,
+reply style): a local student from its `teachkit-training.json`, a Vertex-tuned one from its job record, any other
+from `--prompt-like` (a student folder, a job record or the fine-tuning data file); `--observation` / `--history`
+override. A served student (`served_policy.ServedStudent`) gets the same messages a local one does. A model spec
+with no known training prompt is played as a teacher (rules, recent steps, the action enum). A baseline with no
+training record of its own is prompted like the policy. The baseline plays the same seeds, so the comparison is
+paired: the difference of each statistic comes with a bootstrap 95% interval over resampled seeds
+(`students.bootstrap`).
+
+Writes OUT (the results as JSON), OUT's stem + `.policy.jsonl` / `.baseline.jsonl` / `.random.jsonl` (the
+episodes, readable by `crafter report`, appended as each episode ends), OUT's stem + `.png` (success rate per
+achievement, every policy), each with its `.manifest.json`. `--resume` keeps the episodes already in those files
+and plays only the seeds they lack.
 """
 
 from __future__ import annotations
@@ -19,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +37,16 @@ from typing import Any
 
 from teachkit.console import Output
 from teachkit.crafter.env import ACHIEVEMENTS
+from teachkit.crafter.play import PlayConfig, episode_id, play_episodes
 from teachkit.crafter.report import RolloutTally, bar_chart
-from teachkit.crafter.rollout import PlayConfig, play_episodes
-from teachkit.crafter.teachers import BUILT_IN, Teacher, open_teacher
+from teachkit.crafter.teachers import Teacher, open_teacher
 from teachkit.errors import InputError
-from teachkit.jsonl import atomic_write, write_records
-from teachkit.llm.spec import PROVIDERS
+from teachkit.jsonl import ResumableAppender, atomic_write, read_records
+from teachkit.llm.spec import parse_for_role
 from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Episode, StudentPrompt
 from teachkit.settings import Settings
+from teachkit.students.bootstrap import paired_bootstrap
 
 DEFAULT_OBSERVATION = "full"
 
@@ -59,62 +70,87 @@ class Policy:
         if self.prompt is not None:
             data["system_prompt"] = "yes" if self.prompt.system_prompt else "none"
             data["history"] = self.prompt.history
-            data["decode"] = getattr(self.teacher, "decode", None)
+            data["with_thoughts"] = self.prompt.with_thoughts
+            # A served student writes its reply as text; a local one scores the 17 replies or generates.
+            data["decode"] = getattr(self.teacher, "decode", "text")
         return data
 
 
-def spec_kind(spec: str) -> str:
-    """builtin (scripted/random), model (PROVIDER:MODEL over the provider layer), job (a tuning job record) or local."""
-    name = spec.strip()
-    if name in BUILT_IN:
-        return "builtin"
-    provider, colon, _ = name.partition(":")
-    if colon and provider.lower() in PROVIDERS and provider.lower() != "local":
-        return "model"
-    if name.endswith(".json") and Path(name).is_file():
-        return "job"
-    return "local"
+def student_prompt_of(name: str) -> StudentPrompt | None:
+    """The prompt a local student (a folder) was trained with (its teachkit-training.json), when it has one."""
+    from teachkit.students.artifacts import read_record
 
-
-def student_prompt_of(spec: str) -> StudentPrompt | None:
-    """The prompt a local student was trained with (its teachkit-training.json), when it has one."""
-    from teachkit.train.artifacts import read_record
-
-    path = Path(spec.removeprefix("local:")).expanduser()
+    path = Path(name).expanduser()
     if not path.is_dir():
         return None
     record = read_record(path)
     return record.prompt if record is not None else None
 
 
+def prompt_like(path: Path) -> StudentPrompt:
+    """`--prompt-like PATH`: the prompt of a student folder, of a tuning job record, or of fine-tuning data."""
+    from teachkit.sft_data.formats import detect_target
+    from teachkit.vertex.job_records import read_job_record
+
+    path = Path(path)
+    where = f"--prompt-like {path}"
+    if path.is_dir():
+        prompt = student_prompt_of(str(path))
+        if prompt is None:
+            raise InputError(f"{where}: no teachkit-training.json with a prompt; give the student's training data")
+        return prompt
+    if not path.is_file():
+        raise InputError(f"{where}: no such file or folder; give a student folder, a tuning job record or the "
+                         "fine-tuning data file")
+    if path.suffix == ".json":
+        record = read_job_record(path)
+        if record.prompt is None:
+            raise InputError(f"{where}: the job record holds no prompt (written by an older teachkit); give the "
+                             f"training data instead: --prompt-like {record.training_data.path}")
+        return record.prompt
+    from teachkit.crafter.finetune import student_prompt_of_file
+    from teachkit.jsonl import read_json_lines
+
+    first = next((record for _, record in read_json_lines(path)), None)
+    target = detect_target(first) if first is not None else None
+    if target is None:
+        raise InputError(f"{where}: not fine-tuning data (vertex, messages or prompt-completion examples)")
+    return student_prompt_of_file(path, target)
+
+
 def open_policy(spec: str, label: str, settings: Settings, *, like: StudentPrompt | None = None,
                 output: Output | None = None) -> Policy:
-    """The policy a --policy/--baseline value names. `like` is the other policy's prompt: a base model with no
-    training record of its own is prompted the way the student it is compared with was trained."""
+    """The policy a --policy/--baseline value names, prompted as its training data prompted it. `like` is the
+    other policy's prompt: a student with no training record of its own is prompted as the one it is compared
+    with."""
     config = settings.crafter.eval
-    kind = spec_kind(spec)
+    where = f"--{label}" if label in ("policy", "baseline") else label
+    choice = parse_for_role(spec, "policy", where=where)
+    kind, spec = choice.kind, choice.name
+    trained: StudentPrompt | None = None
     if kind == "job":
-        from teachkit.crafter.vertex_tuning import read_job_record
+        from teachkit.vertex.job_records import read_job_record
 
         record = read_job_record(Path(spec))
         if not record.endpoint:
             raise InputError(f"{spec}: the job has no endpoint yet ({record.state}); check it with "
                              f"`teachkit crafter finetune status {spec}`")
-        spec, kind = f"vertex:{record.endpoint}", "model"
-    if kind in ("builtin", "model"):
+        spec, kind, trained = f"vertex:{record.endpoint}", "served", record.prompt
+    elif kind == "local":
+        trained = student_prompt_of(spec)
+    if kind != "builtin" and label == "policy" and config.prompt_like is not None:
+        trained = prompt_like(config.prompt_like)
+    notes = []
+    if kind == "builtin" or (kind == "served" and trained is None and like is None):
         observation = config.observation or DEFAULT_OBSERVATION
         play_settings = settings.model_copy(deep=True)
         play_settings.crafter.rollout.observation = observation
-        return Policy(label, spec, open_teacher(spec, play_settings), observation)
+        if kind == "served":
+            notes.append(f"{label} {spec}: no training prompt known; played as a teacher (rules, recent steps, the "
+                         "action enum). Give its tuning job record or --prompt-like to play it as a student")
+        return Policy(label, spec, open_teacher(spec, play_settings, where=where), observation, notes=notes)
 
-    from teachkit.crafter.local_policy import LocalPolicy, load_policy_model
-    from teachkit.train.progress import quiet_libraries
-
-    quiet_libraries(output or Output())
-
-    trained = student_prompt_of(spec)
     prompt = (trained or like or StudentPrompt()).model_copy()
-    notes = []
     if trained is None and like is not None:
         notes.append(f"{label} {spec}: no training record; prompted like the policy it is compared with")
     if config.observation:
@@ -123,11 +159,24 @@ def open_policy(spec: str, label: str, settings: Settings, *, like: StudentPromp
         prompt.history = config.history
     observation = prompt.observation_format or DEFAULT_OBSERVATION
     prompt.observation_format = observation
+    if kind == "served":
+        from teachkit.crafter.served_policy import ServedStudent
+        from teachkit.llm import open_client
+
+        served = ServedStudent(open_client(spec, settings, role="teacher", where=where), prompt)
+        return Policy(label, served.spec, served, observation, prompt, spec, notes)
+
+    from teachkit.crafter.local_policy import LocalPolicy
+    from teachkit.students.loading import load_student
+    from teachkit.students.progress import quiet_libraries
+
+    quiet_libraries(output or Output())
     decode = config.decode if config.decode != "auto" else ("generate" if prompt.with_thoughts else "score")
-    model, tokenizer, loaded = load_policy_model(spec.removeprefix("local:"), settings)
-    teacher = LocalPolicy(f"local:{spec.removeprefix('local:')}", model, tokenizer, prompt, decode=decode,
-                          max_new_tokens=config.max_new_tokens)
-    return Policy(label, teacher.spec, teacher, observation, prompt, loaded, notes)
+    student = load_student(spec, settings)
+    teacher = LocalPolicy(f"local:{spec}", student.model, student.tokenizer, prompt,
+                          decode=decode, max_new_tokens=config.max_new_tokens,
+                          cpu_bf16_autocast=config.cpu_bf16_autocast)
+    return Policy(label, teacher.spec, teacher, observation, prompt, student.loaded, notes)
 
 
 def eval_seeds(settings: Settings) -> list[int]:
@@ -135,8 +184,12 @@ def eval_seeds(settings: Settings) -> list[int]:
     return [config.seed + index for index in range(config.episodes)]
 
 
-def play_policy(policy: Policy, seeds: Sequence[int], settings: Settings, output: Output) -> list[Episode]:
-    """Every seed once, in the rollout loop; episodes come back in seed order."""
+def play_policy(policy: Policy, seeds: Sequence[int], settings: Settings, output: Output, *,
+                episodes_file: Path | None = None, resume: bool = False, overwrite: bool = False) -> list[Episode]:
+    """Every seed once, in the rollout loop; episodes come back in seed order. With `episodes_file` each episode is
+    appended to it as it ends, and `resume` keeps the episodes already there (played with the same settings)."""
+    from teachkit.crafter.rollout import check_resumable
+
     config = settings.crafter.eval
     hashed = hashlib.sha256(json.dumps(
         {"spec": policy.spec, "observation": policy.observation_format, "max_steps": config.max_steps,
@@ -145,27 +198,42 @@ def play_policy(policy: Policy, seeds: Sequence[int], settings: Settings, output
                       observation_format=policy.observation_format, history=settings.crafter.rollout.history,
                       settings_hash=hashed)
     episodes: dict[int, Episode] = {}
+    appender = None
+    if episodes_file is not None:
+        if resume:
+            check_resumable(episodes_file, hashed)
+        appender = ResumableAppender(episodes_file, Episode, resume=resume, overwrite=overwrite, warn=output.warn)
+        if resume:
+            wanted = {episode_id(seed) for seed in seeds}
+            episodes = {e.seed: e for e in read_records(episodes_file, Episode) if e.id in wanted}
+            if episodes:
+                output.info(f"{policy.label}: {len(episodes)} of {len(seeds)} episodes already in {episodes_file}")
+    to_play = [seed for seed in seeds if seed not in episodes]
     steps = 0
 
     async def run() -> None:
         nonlocal steps
         try:
-            with output.progress(f"{policy.label}", total=len(seeds), unit="episodes") as bar:
+            with output.progress(f"{policy.label}", total=len(to_play), unit="episodes") as bar:
                 def on_step(_: Any) -> None:
                     nonlocal steps
                     steps += 1
                     if steps % 50 == 0:
                         bar.update(steps=steps)
 
-                async for episode in play_episodes(seeds, policy.teacher, play, concurrency=config.concurrency,
+                async for episode in play_episodes(to_play, policy.teacher, play, concurrency=config.concurrency,
                                                    on_step=on_step):
                     episodes[episode.seed] = episode
+                    if appender is not None:
+                        appender.append(episode)
                     bar.advance(1, steps=steps, achievements=len(episode.totals.achievements))
                     if not output.shows_progress:
                         output.info(f"{policy.label} {episode.id}: {len(episode.totals.achievements)} achievements "
                                     f"in {episode.totals.steps} steps")
         finally:
             await policy.teacher.aclose()
+            if appender is not None:
+                appender.close()
 
     asyncio.run(run())
     return [episodes[seed] for seed in seeds]
@@ -223,7 +291,7 @@ STATISTICS: dict[str, Callable[[Sequence[Episode]], float]] = {
 }
 
 
-def paired_bootstrap(
+def paired_difference(
     policy: Sequence[Episode], baseline: Sequence[Episode], statistic: Callable[[Sequence[Episode]], float],
     samples: int, seed: int = 0,
 ) -> tuple[float, float, float]:
@@ -231,23 +299,17 @@ def paired_bootstrap(
 
     Both policies played the same seeds, so a resample draws seeds and keeps each seed's pair of episodes together.
     """
-    difference = statistic(policy) - statistic(baseline)
-    rng = random.Random(seed)
-    count = len(policy)
-    draws = []
-    for _ in range(samples):
-        picks = [rng.randrange(count) for _ in range(count)]
-        draws.append(statistic([policy[i] for i in picks]) - statistic([baseline[i] for i in picks]))
-    draws.sort()
-    low = draws[int(0.025 * (samples - 1))]
-    high = draws[int(round(0.975 * (samples - 1)))]
-    return difference, low, high
+    def difference(picks: Any) -> float:
+        return statistic([policy[i] for i in picks]) - statistic([baseline[i] for i in picks])
+
+    interval = paired_bootstrap(len(policy), difference, resamples=samples, seed=seed)
+    return interval.difference, interval.low, interval.high
 
 
 def comparison_rows(policy: Sequence[Episode], baseline: Sequence[Episode], samples: int) -> list[dict[str, Any]]:
     rows = []
     for name, statistic in STATISTICS.items():
-        difference, low, high = paired_bootstrap(policy, baseline, statistic, samples)
+        difference, low, high = paired_difference(policy, baseline, statistic, samples)
         rows.append({"statistic": name, "policy": round(statistic(policy), 3), "baseline": round(statistic(baseline), 3),
                      "difference": round(difference, 3), "ci95_low": round(low, 3), "ci95_high": round(high, 3)})
     return rows
@@ -260,12 +322,16 @@ def comparison_rows(policy: Sequence[Episode], baseline: Sequence[Episode], samp
 class EvalRequest:
     out: Path
     overwrite: bool = False
+    resume: bool = False
+
+
+RANDOM = "random"
 
 
 def outputs_for(out: Path) -> dict[str, Path]:
     stem = out.with_suffix("") if out.suffix == ".json" else out
     return {"results": out, "policy": Path(f"{stem}.policy.jsonl"), "baseline": Path(f"{stem}.baseline.jsonl"),
-            "chart": Path(f"{stem}.png")}
+            RANDOM: Path(f"{stem}.random.jsonl"), "chart": Path(f"{stem}.png")}
 
 
 def run_eval(settings: Settings, request: EvalRequest,
@@ -277,24 +343,30 @@ def run_eval(settings: Settings, request: EvalRequest,
     if not config.policy:
         raise InputError("crafter eval needs --policy SPEC (a student folder, a model spec, scripted or random)")
     paths = outputs_for(Path(request.out))
-    if paths["results"].exists() and not request.overwrite:
-        raise InputError(f"{paths['results']}: already exists; add --overwrite to replace it")
+    if paths["results"].exists() and not request.overwrite and not request.resume:
+        raise InputError(f"{paths['results']}: already exists; add --overwrite to replace it, or --resume to "
+                         "finish an interrupted evaluation")
+    files = {"resume": request.resume, "overwrite": request.overwrite and not request.resume}
     started_at = now_iso()
     seeds = eval_seeds(settings)
 
     policy = open_policy(config.policy, "policy", settings, output=output)
     for note in policy.notes:
         output.info(note)
-    policy_episodes = play_policy(policy, seeds, settings, output)
-    write_records(paths["policy"], policy_episodes)
+    policy_episodes = play_policy(policy, seeds, settings, output, episodes_file=paths["policy"], **files)
     policies = [(policy, policy_episodes)]
     if config.baseline:
         baseline = open_policy(config.baseline, "baseline", settings, like=policy.prompt, output=output)
         for note in baseline.notes:
             output.info(note)
-        baseline_episodes = play_policy(baseline, seeds, settings, output)
-        write_records(paths["baseline"], baseline_episodes)
+        baseline_episodes = play_policy(baseline, seeds, settings, output, episodes_file=paths["baseline"], **files)
         policies.append((baseline, baseline_episodes))
+    # The floor every student is read against; played only when neither policy is the random one.
+    random_episodes = next((eps for p, eps in policies if p.spec == RANDOM), None)
+    if random_episodes is None:
+        random_policy = open_policy(RANDOM, RANDOM, settings, output=output)
+        random_episodes = play_policy(random_policy, seeds, settings, output, episodes_file=paths[RANDOM], **files)
+        policies.append((random_policy, random_episodes))
 
     results: dict[str, Any] = {
         "seeds": seeds, "max_steps": config.max_steps, "difficulty": config.difficulty,
@@ -306,6 +378,10 @@ def run_eval(settings: Settings, request: EvalRequest,
         rows = comparison_rows(policy_episodes, policies[1][1], config.bootstrap_samples)
         results["comparison"] = rows
         tables["comparison"] = rows
+    if policy.spec != RANDOM:
+        rows = comparison_rows(policy_episodes, random_episodes, config.bootstrap_samples)
+        results["comparison_to_random"] = rows
+        tables["comparison_to_random"] = rows
     tables["achievements"] = [
         {"achievement": name, **{f"{p.label}_%": round(tally_of(eps).success_rates()[name], 1) for p, eps in policies}}
         for name in ACHIEVEMENTS
@@ -316,8 +392,10 @@ def run_eval(settings: Settings, request: EvalRequest,
         json.dump(results, handle, indent=2)
         handle.write("\n")
     write_manifest(paths["results"], settings=settings, started_at=started_at,
-                   inputs=[path for path in (paths["policy"], paths["baseline"]) if path.exists()],
+                   inputs=[paths[p.label] for p, _ in policies],
                    counts={"episodes": len(seeds), "policies": len(policies)})
+    for path in [paths[p.label] for p, _ in policies] + [paths["chart"]]:
+        write_manifest(path, settings=settings, started_at=started_at, counts={"episodes": len(seeds)})
 
     summary: dict[str, Any] = {"episodes": len(seeds), "seeds": f"{seeds[0]}..{seeds[-1]}",
                                "max_steps": config.max_steps}
@@ -327,10 +405,11 @@ def run_eval(settings: Settings, request: EvalRequest,
         summary[f"{p.label}_crafter_score"] = stats["crafter_score"]
         summary[f"{p.label}_mean_achievements"] = stats["mean_achievements"]
         summary[f"{p.label}_invalid_rate_%"] = stats["invalid_rate_%"]
-    if config.baseline:
-        score = next(row for row in results["comparison"] if row["statistic"] == "crafter_score")
-        summary["score_difference"] = score["difference"]
-        summary["score_difference_ci95"] = f"[{score['ci95_low']}, {score['ci95_high']}]"
+    for key, label in (("comparison", "score_difference"), ("comparison_to_random", "score_over_random")):
+        if key in results:
+            score = next(row for row in results[key] if row["statistic"] == "crafter_score")
+            summary[label] = score["difference"]
+            summary[f"{label}_ci95"] = f"[{score['ci95_low']}, {score['ci95_high']}]"
     summary["results"] = str(paths["results"])
     summary["chart"] = str(paths["chart"])
     return summary, tables

@@ -1,9 +1,18 @@
-"""`teachkit crafter finetune`: check the tuning data, then tune on Vertex AI or train a local student.
+"""`teachkit crafter finetune --backend local`: check the tuning data, then train a local student.
 
-Both backends start from the same check (`check_training_files`, the checks of `format --validate`). The Vertex
-backend lives in `vertex_tuning.py`; the local one is here: TRL's SFTTrainer with a LoRA adapter on any HF id,
-local path or the embedded `smollm2-135m`, trained on the model turn only, saved with its tokenizer, a model card
-and the `teachkit-training.json` record that `crafter eval` reads to prompt the student as it was trained.
+Both backends start from the same check (`sft_data.validation.check_training_files`, the checks of `format
+--validate`). The cloud backend lives in its own package (docs/crafter-training.md); the local one is here, with
+how a data file prompts its student (`student_prompt_of_file`, which both backends record): TRL's SFTTrainer with a
+LoRA adapter on any HF id, local path or the embedded `smollm2-135m`, trained on the model turn only, saved with its
+tokenizer, a model card and the `teachkit-training.json` record that `crafter eval` reads to prompt the student as
+it was trained.
+
+The local trainer runs at the hardware's speed: bf16 on a GPU that has it natively and under bf16 autocast on a CPU
+with bf16 instructions (`students.precision`), no activation checkpointing on a CPU, batches of examples of similar
+length (`group_by_length`: little padding, no packing, so attention never crosses examples), the loss on the
+completion only, the model and tokenizer loaded once. It checkpoints every `save_steps` into the output folder;
+`--resume` continues from the last complete checkpoint, `--max-minutes` stops cleanly and saves, `--report-to`
+hands the logs to tensorboard or wandb. `benchmarks/bench_sft_speed.py` measures it against a plain PyTorch loop.
 
 The local trainer runs unchanged under `accelerate launch` (one process per GPU, data parallel): every process
 builds the same trainer and the main process writes the files.
@@ -16,18 +25,21 @@ import math
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from teachkit.console import Output
-from teachkit.crafter.formats import MODEL, Example, parse
-from teachkit.crafter.tuning_data import ValidationReport, validate_tuning_files
-from teachkit.errors import InputError
+from teachkit.errors import ConfigError, InputError
 from teachkit.jsonl import read_json_lines
+from teachkit.llm.spec import local_model_name
 from teachkit.manifest import manifest_path, now_iso
 from teachkit.records import StudentPrompt, TrainedModel
 from teachkit.settings import Settings
+from teachkit.sft_data.formats import MODEL, Example, parse
+from teachkit.sft_data.validation import ValidationReport, check_training_files
+from teachkit.students.chat_template import ChatRules
 
 # How each observation format begins (see crafter/observation.py), to tell them apart in formatted data.
 OBSERVATION_SIGNS = {"full": re.compile(r"^Step \d+ of \d+", re.MULTILINE),
@@ -43,6 +55,7 @@ class FinetuneRequest:
     wait: bool = False
     dry_run: bool = False
     overwrite: bool = False
+    resume: bool = False
 
 
 @dataclass
@@ -53,42 +66,17 @@ class FinetuneResult:
 
 
 def run_finetune(request: FinetuneRequest, settings: Settings, output: Output | None = None) -> FinetuneResult:
-    """Check the data, then run the configured backend."""
+    """Check the data, then train the local student (`crafter.finetune.backend` must be local)."""
     output = output or Output()
     backend = settings.crafter.finetune.backend
-    if backend == "vertex":
-        from teachkit.crafter.vertex_tuning import require_gcp, tune_on_vertex
-
-        require_gcp(settings)  # before reading a gigabyte of data
-        reports = check_training_files(request.train, request.validation, settings, output, vertex=True)
-        result = tune_on_vertex(request.train, request.validation, reports, settings, output,
-                                wait=request.wait, dry_run=request.dry_run)
-        return FinetuneResult(result.summary, result.tables, result.interrupted)
-    reports = check_training_files(request.train, request.validation, settings, output, vertex=False)
+    if backend != "local":
+        raise ConfigError(f"crafter.finetune.backend is {backend!r}: run_finetune trains a local student; "
+                          "`teachkit crafter finetune` runs the other backend")
+    local_model_name(settings.crafter.finetune.local_model, where="--model")  # a wrong spec stops before the data
+    reports = check_training_files(request.train, request.validation, settings, output)
     if request.dry_run:
         return FinetuneResult(local_plan(request, reports, settings), {})
     return FinetuneResult(train_local(request, reports, settings, output), {})
-
-
-def check_training_files(
-    train: Path, validation: Path | None, settings: Settings, output: Output, *, vertex: bool
-) -> list[ValidationReport]:
-    """The checks of `format --validate`; any problem stops here with exit 2, before anything is uploaded."""
-    reports = validate_tuning_files([Path(train)], settings, validation=Path(validation) if validation else None)
-    problems = [problem for report in reports for problem in report.problems]
-    if problems:
-        for problem in problems[:10]:
-            output.warn(problem)
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise InputError(f"{problems[0]}{more}; `teachkit crafter format {train} --validate` lists every problem")
-    target = reports[0].target
-    if vertex and target != "vertex":
-        raise InputError(f"{train}: {target} examples; Vertex AI tunes Gemini on the vertex format: "
-                         f"teachkit crafter format {train} --target vertex --out FILE")
-    if len(reports) > 1 and reports[1].target != target:
-        raise InputError(f"{validation}: {reports[1].target} examples, but {train} holds {target} examples; "
-                         "give both files in one format")
-    return reports
 
 
 # --- the local backend -------------------------------------------------------------------------------------------
@@ -98,20 +86,33 @@ def read_examples(path: Path, target: str) -> list[Example]:
     return [parse(record, target) for _, record in read_json_lines(Path(path))]
 
 
-def prompt_completion(example: Example) -> dict[str, Any]:
-    """The conversational prompt-completion row TRL trains on: loss on the last model turn only."""
+def prompt_completion(example: Example, rules: ChatRules) -> dict[str, Any]:
+    """The conversational prompt-completion row TRL trains on (loss on the last model turn only), fitted to the
+    student's chat template (a system prompt folded into the first user turn where it has no system role)."""
     messages = example.chat()
-    return {"prompt": messages[:-1], "completion": messages[-1:]}
+    return {"prompt": rules.fit(messages[:-1]), "completion": messages[-1:]}
 
 
-def student_prompt(train: Path, examples: list[Example], target: str) -> StudentPrompt:
-    """How the training data prompts the model, for `crafter eval` to prompt the student the same way."""
-    systems = Counter(example.system for example in examples)
+def student_prompt(train: Path, examples: Iterable[Example], target: str) -> StudentPrompt:
+    """How the training data prompts the model, for `crafter eval` to prompt the student the same way (one pass:
+    `examples` may stream from a file of any size)."""
+    systems: Counter[str | None] = Counter()
+    history = 0
+    with_thoughts = False
+    first: list[Example] = []
+    for example in examples:
+        systems[example.system] += 1
+        history = max(history, sum(1 for role, _ in example.turns if role == MODEL) - 1)
+        with_thoughts = with_thoughts or example.turns[-1][1].lstrip().startswith("Thought:")
+        if len(first) < 50:
+            first.append(example)
     system = systems.most_common(1)[0][0] if systems else None
-    history = max((sum(1 for role, _ in example.turns if role == MODEL) - 1 for example in examples), default=0)
-    with_thoughts = any(example.turns[-1][1].lstrip().startswith("Thought:") for example in examples)
-    return StudentPrompt(observation_format=observation_format_of(train, examples), system_prompt=system,
+    return StudentPrompt(observation_format=observation_format_of(train, first), system_prompt=system,
                          history=max(0, history), with_thoughts=with_thoughts, source_format=target)
+
+
+def student_prompt_of_file(train: Path, target: str) -> StudentPrompt:
+    return student_prompt(train, (parse(record, target) for _, record in read_json_lines(Path(train))), target)
 
 
 def observation_format_of(train: Path, examples: list[Example]) -> str | None:
@@ -165,7 +166,7 @@ def local_plan(request: FinetuneRequest, reports: list[ValidationReport], settin
 
 
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    from teachkit.train.artifacts import TRAINING_RECORD
+    from teachkit.students.artifacts import TRAINING_RECORD
 
     if (output_dir / TRAINING_RECORD).exists() or (output_dir / "adapter_config.json").exists():
         if not overwrite:
@@ -185,6 +186,7 @@ class LocalRun:
     base_path: str
     precision: Any
     steps: int
+    resume_from: str | None = None
 
 
 def prepare_local(request: FinetuneRequest, reports: list[ValidationReport], settings: Settings,
@@ -196,20 +198,25 @@ def prepare_local(request: FinetuneRequest, reports: list[ValidationReport], set
     validation = read_examples(request.validation, target) if request.validation else []
     prompt = student_prompt(request.train, examples, target)
 
-    from teachkit.models import load_model_and_tokenizer, resolve_model
-    from teachkit.train.chat import ensure_chat_template
-    from teachkit.train.lora import lora_config
-    from teachkit.train.precision import choose_precision
-    from teachkit.train.progress import quiet_libraries
+    from teachkit.students.loading import load_student
+    from teachkit.students.lora import lora_config
+    from teachkit.students.precision import training_precision
+    from teachkit.students.progress import check_report_to, quiet_libraries, resume_checkpoint
 
+    report_to = check_report_to(config.report_to)
+    resume_from = resume_checkpoint(Path(config.output_dir), resume=request.resume, overwrite=request.overwrite,
+                                    out=output)
     quiet_libraries(output)
-    precision = choose_precision()
-    base_path = resolve_model(config.local_model, settings)
+    precision = training_precision(cpu_bf16_autocast=config.cpu_bf16_autocast)
     # Loaded on the CPU: the trainer moves it to this process's device (one GPU per process under accelerate).
-    model, tokenizer = load_model_and_tokenizer(base_path, settings, device="cpu", dtype=precision.dtype,
-                                                for_training=True)
-    if ensure_chat_template(tokenizer):
+    student = load_student(config.local_model, settings, device="cpu", dtype=precision.dtype, for_training=True)
+    model, tokenizer = student.model, student.tokenizer
+    if student.chatml_added:
         output.info(f"{config.local_model}: no chat template; training with ChatML (saved with the tokenizer)")
+    rules = ChatRules.detect(tokenizer, config.local_model)
+    if not rules.system_role and prompt.system_prompt:
+        output.info(f"{config.local_model}: the chat template has no system role; the system prompt opens the "
+                    "first user turn (eval prompts the student the same way)")
 
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -227,8 +234,13 @@ def prepare_local(request: FinetuneRequest, reports: list[ValidationReport], set
         completion_only_loss=True,
         logging_steps=config.logging_steps,
         eval_strategy="epoch" if validation else "no",
-        save_strategy="no",
-        report_to="none",
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        report_to=report_to,
+        # Batches of similar length (shuffled in groups of 50 batches): little padding, and unlike packing no
+        # attention across examples on kernels without varlen support (CPU sdpa).
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         seed=config.seed,
         disable_tqdm=True,
         **precision.trainer_kwargs(),
@@ -236,31 +248,32 @@ def prepare_local(request: FinetuneRequest, reports: list[ValidationReport], set
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list([prompt_completion(example) for example in examples]),
-        eval_dataset=Dataset.from_list([prompt_completion(example) for example in validation]) if validation
+        train_dataset=Dataset.from_list([prompt_completion(example, rules) for example in examples]),
+        eval_dataset=Dataset.from_list([prompt_completion(example, rules) for example in validation]) if validation
         else None,
         processing_class=tokenizer,
         peft_config=lora_config(config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_target_modules),
     )
     steps = planned_steps(len(examples), config.batch_size, config.grad_accum, config.epochs, config.max_steps,
                           trainer.args.world_size)
-    return LocalRun(trainer, tokenizer, examples, validation, prompt, str(base_path), precision, steps)
+    return LocalRun(trainer, tokenizer, examples, validation, prompt, student.path, precision, steps, resume_from)
 
 
 LOCAL_SETTINGS = ("local_model", "epochs", "max_steps", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
-                  "lora_target_modules", "max_length", "batch_size", "grad_accum", "merge", "seed", "max_minutes")
+                  "lora_target_modules", "max_length", "batch_size", "grad_accum", "merge", "seed", "max_minutes",
+                  "cpu_bf16_autocast", "group_by_length")
 
 
 def train_local(
     request: FinetuneRequest, reports: list[ValidationReport], settings: Settings, output: Output
 ) -> dict[str, Any]:
     """SFT with LoRA on the checked data; saves the adapter, tokenizer, card and record; returns the summary."""
-    from teachkit.train.artifacts import save_trained, training_data
-    from teachkit.train.progress import TimeLimit, use_teachkit_progress
+    from teachkit.students.artifacts import save_trained, training_data
+    from teachkit.students.progress import TimeLimit, checkpoint_step, use_teachkit_progress
 
     config = settings.crafter.finetune
     output_dir = Path(config.output_dir)
-    check_output_dir(output_dir, request.overwrite)
+    check_output_dir(output_dir, request.overwrite)  # a finished student: --resume has nothing to continue
     started_at = now_iso()
     started = time.monotonic()
     run = prepare_local(request, reports, settings, output)
@@ -271,8 +284,9 @@ def train_local(
     if limit is not None:
         run.trainer.add_callback(limit)
     with output.progress("fine-tuning", total=run.steps, unit="steps") as task:
+        task.advance(checkpoint_step(run.resume_from))
         progress = use_teachkit_progress(run.trainer, task, output)
-        result = run.trainer.train()
+        result = run.trainer.train(resume_from_checkpoint=run.resume_from)
     if limit is not None and limit.stopped_early:
         output.warn(f"stopped after {config.max_minutes:g} minutes (crafter.finetune.max_minutes), at step "
                     f"{run.trainer.state.global_step} of {run.steps}; the model so far is saved")
@@ -285,6 +299,7 @@ def train_local(
         "runtime_s": round(time.monotonic() - started, 1),
         "examples": len(run.examples),
         "tokens": reports[0].tokens,
+        "resumed_from": run.resume_from,
     }
     if run.validation:
         metrics["eval_loss"] = round(float(run.trainer.evaluate()["eval_loss"]), 4)

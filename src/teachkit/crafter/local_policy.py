@@ -7,30 +7,35 @@ episode in flight at once, and it answers them all with ONE forward pass:
         are laid out as a token tree after each prompt. A tree attention mask lets every reply token see its
         prompt and the reply tokens before it only, so one forward pass over [prompt | tree] for all episodes
         gives the log-likelihood of each of the 17 replies; the most likely one is played. The system prompt,
-        shared by every prompt, is encoded once and reused from its key/value cache.
+        shared by every prompt, is encoded once and reused from its key/value cache. Only the tree's inner nodes
+        are fed in: a reply's last token (its end-of-turn) is scored from its parent's logits, and what the model
+        would say after it is never needed (60 -> 43 tree tokens per episode for SmolLM2's tokenizer).
     generate: greedy generation, batched over the episodes (one `generate` call per step), then parsed like any
         teacher's reply; for students trained to think before acting (`Thought: ... Action: ...`).
 
-Prompts are built as the training data built them: the same system prompt (or none), the same observation format
-and the same number of earlier (observation, reply) turns, all read from the student's `teachkit-training.json`.
+Prompts are built as the training data built them (`prompts.StudentConversation`): the same system prompt (or
+none), the same observation format and the same number of earlier (observation, reply) turns, all read from the
+student's `teachkit-training.json`, and fitted to its chat template (`students.chat_template`: Gemma's has no
+system role) exactly as the trainer fitted them.
+
+On a CPU with bf16 instructions (`crafter.eval.cpu_bf16_autocast`) the forward passes run under bf16 autocast, as
+local training does: about 1.5-2x faster; scores then differ from fp32 in the third decimal, so near-ties may flip.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from teachkit.crafter.actions import parse_reply
 from teachkit.crafter.env import ACTIONS
-from teachkit.crafter.prompts import response_text, user_prompt
+from teachkit.crafter.prompts import StudentConversation, response_text
 from teachkit.crafter.teachers import Decision, Turn
-from teachkit.errors import InputError
 from teachkit.records import StudentPrompt, TokenUsage
-from teachkit.settings import Settings
+from teachkit.students.chat_template import StudentChat, end_of_turn_ids
+from teachkit.students.precision import cpu_autocast
 
 
 @dataclass
@@ -79,54 +84,61 @@ class ReplyTree:
         return path[::-1]
 
 
-def completion_ids(tokenizer: Any, reply: str) -> list[int]:
+def completion_ids(chat: StudentChat, reply: str, stops: set[int]) -> list[int]:
     """The tokens a chat template puts after the generation prompt for `reply`, as SFT trained them, up to and
-    including the end-of-turn token (TRL: prompt+completion minus the prompt)."""
+    including the first end-of-turn token (TRL: prompt+completion minus the prompt)."""
     from trl.data_utils import common_prefix_length
 
     prompt = [{"role": "user", "content": "x"}]
-    prompt_ids = chat_ids(tokenizer, prompt, generation_prompt=True)
-    full_ids = chat_ids(tokenizer, [*prompt, {"role": "assistant", "content": reply}], generation_prompt=False)
+    prompt_ids = chat.ids(prompt, generation_prompt=True)
+    full_ids = chat.ids([*prompt, {"role": "assistant", "content": reply}], generation_prompt=False)
     tokens = full_ids[common_prefix_length(prompt_ids, full_ids):]
-    stop = tokenizer.eos_token_id
-    if stop in tokens:
-        tokens = tokens[: tokens.index(stop) + 1]
-    return tokens
-
-
-def chat_ids(tokenizer: Any, messages: list[dict[str, str]], *, generation_prompt: bool) -> list[int]:
-    encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                            add_generation_prompt=generation_prompt)
-    return list(encoded["input_ids"])
+    end = next((index for index, token in enumerate(tokens) if token in stops), None)
+    return tokens[: end + 1] if end is not None else tokens
 
 
 class ActionScorer:
     """Ranks the 17 replies for a batch of prompts in one forward pass (see the module docstring)."""
 
-    def __init__(self, model: Any, tokenizer: Any, system: str | None):
+    def __init__(self, model: Any, chat: StudentChat, system: str | None, *, cpu_bf16_autocast: bool = False):
+        import torch
+
         self.model = model
-        self.tokenizer = tokenizer
-        self.tree = ReplyTree({name: completion_ids(tokenizer, response_text(name)) for name in ACTIONS})
+        self.tokenizer = chat.tokenizer
+        stops = end_of_turn_ids(model, chat.tokenizer)
+        self.tree = ReplyTree({name: completion_ids(chat, response_text(name), stops) for name in ACTIONS})
         self.paths = {name: self.tree.path(leaf) for name, leaf in self.tree.leaves.items()}
-        self.ancestors = self.tree.ancestor_matrix()
-        self.prefix = shared_prefix(tokenizer, system)
+        nodes = self.tree.nodes
+        # The inner nodes are the tree's input; each node is predicted by its parent's slot (or the prompt's end).
+        self.inputs = sorted({node.parent for node in nodes if node.parent >= 0})
+        slot = {node: index for index, node in enumerate(self.inputs)}
+        self.parent_slots = torch.tensor([slot[node.parent] if node.parent >= 0 else -1 for node in nodes])
+        self.ancestors = self.tree.ancestor_matrix()[self.inputs][:, self.inputs]
+        self.prefix = shared_prefix(chat, system)
         self._prefix_cache: Any = None
         self.device = next(model.parameters()).device
+        self.cpu_bf16_autocast = cpu_bf16_autocast
+
+    def forward(self, **inputs: Any) -> Any:
+        import torch
+
+        with torch.inference_mode(), cpu_autocast(self.device, self.cpu_bf16_autocast):
+            return self.model(**inputs)
 
     def prefix_cache(self) -> Any:
         import torch
 
         if self._prefix_cache is None and self.prefix:
-            with torch.inference_mode():
-                ids = torch.tensor([self.prefix], device=self.device)
-                self._prefix_cache = self.model(input_ids=ids, use_cache=True).past_key_values
+            self._prefix_cache = self.forward(input_ids=torch.tensor([self.prefix], device=self.device),
+                                              use_cache=True).cache
         return self._prefix_cache
 
-    def best(self, prompts: list[list[int]]) -> tuple[list[str], list[dict[str, float]]]:
-        """The most likely action for each prompt, and every action's log-likelihood."""
+    def best(self, prompts: list[list[int]], *, cached_prefix: bool = True) -> tuple[list[str], list[dict[str, float]]]:
+        """The most likely action for each prompt, and every action's log-likelihood (`cached_prefix=False`:
+        every prompt encoded whole, the reference the cache must agree with)."""
         import torch
 
-        prefix = self.prefix if all(p[: len(self.prefix)] == self.prefix for p in prompts) else []
+        prefix = self.prefix if cached_prefix and all(p[: len(self.prefix)] == self.prefix for p in prompts) else []
         suffixes = [p[len(prefix):] for p in prompts]
         if any(not suffix for suffix in suffixes):
             # A prompt must keep at least its last token out of the cache: its logits score the first reply token.
@@ -139,19 +151,17 @@ class ActionScorer:
         # Logits are needed from the last prompt token of the shortest prompt on.
         width = ids.shape[1]
         first_kept = min(len(s) for s in suffixes) - 1
-        with torch.inference_mode():
-            logits = self.model(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device), past_key_values=cache, use_cache=cache is not None,
-                logits_to_keep=width - first_kept,
-            ).logits.float()
+        logits = self.forward(
+            input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+            position_ids=positions.to(self.device), cache=cache, use_cache=cache is not None,
+            logits_to_keep=width - first_kept,
+        ).logits.float()
         log_probs = torch.log_softmax(logits, dim=-1).cpu()
-        nodes = self.tree.nodes
-        node_tokens = torch.tensor([node.token for node in nodes], dtype=torch.long)
-        parents = torch.tensor([node.parent for node in nodes], dtype=torch.long)
+        node_tokens = torch.tensor([node.token for node in self.tree.nodes], dtype=torch.long)
+        parents = self.parent_slots
         best, scores = [], []
         for row, suffix in enumerate(suffixes):
-            # The position whose logits predict each node: its parent node, or the prompt's last token.
+            # The position whose logits predict each node: its parent's slot, or the prompt's last token.
             source = torch.where(parents < 0, len(suffix) - 1, len(suffix) + parents) - first_kept
             node_scores = log_probs[row, source, node_tokens]
             totals = {name: float(node_scores[self.paths[name]].sum()) for name in self.tree.leaves}
@@ -164,7 +174,7 @@ class ActionScorer:
         after `offset` cached prefix tokens that every row sees."""
         import torch
 
-        nodes = self.tree.nodes
+        nodes = [self.tree.nodes[index] for index in self.inputs]
         size = len(nodes)
         batch, width = len(suffixes), max(len(s) for s in suffixes) + size
         ids = torch.full((batch, width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
@@ -184,16 +194,17 @@ class ActionScorer:
             allowed[row, :length, offset: offset + length] = torch.tril(torch.ones(length, length, dtype=torch.bool))
             allowed[row, tree, offset: offset + length] = True  # each reply token sees the whole prompt...
             allowed[row, tree, offset + length: offset + length + size] = self.ancestors  # ...and its own path
-        dtype = next(self.model.parameters()).dtype
+        dtype = next(self.model.parameters()).dtype  # fp32 under CPU autocast too: the scores are summed in it
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
         return ids, positions, mask
 
 
-def shared_prefix(tokenizer: Any, system: str | None) -> list[int]:
-    """The tokens every prompt starts with: the system turn and the opening of the first user turn."""
+def shared_prefix(chat: StudentChat, system: str | None) -> list[int]:
+    """The tokens every prompt starts with: the system turn (or, folded, the system text) and the opening of the
+    first user turn."""
     def render(text: str) -> list[int]:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
-        return chat_ids(tokenizer, messages, generation_prompt=True)
+        return chat.ids(messages, generation_prompt=True)
 
     first, second = render("alpha"), render("omega")
     length = 0
@@ -209,34 +220,36 @@ class LocalPolicy:
     cpu_bound = False
 
     def __init__(self, spec: str, model: Any, tokenizer: Any, prompt: StudentPrompt, *, decode: str = "score",
-                 max_new_tokens: int = 64):
+                 max_new_tokens: int = 64, cpu_bf16_autocast: bool = False):
         self.spec = spec
         self.model = model
         self.tokenizer = tokenizer
+        self.chat = StudentChat(tokenizer, spec)
         self.prompt = prompt
         self.decode = decode
         self.max_new_tokens = max_new_tokens
-        self.scorer = ActionScorer(model, tokenizer, prompt.system_prompt) if decode == "score" else None
-        self._earlier: dict[str, deque[tuple[str, str]]] = {}
+        self.cpu_bf16_autocast = cpu_bf16_autocast
+        self.scorer = ActionScorer(model, self.chat, prompt.system_prompt, cpu_bf16_autocast=cpu_bf16_autocast) \
+            if decode == "score" else None
+        self.conversation = StudentConversation(prompt)
         self.forward_passes = 0
 
     def begin_episode(self, episode_id: str, seed: int) -> None:
-        self._earlier[episode_id] = deque(maxlen=self.prompt.history)
+        self.conversation.begin(episode_id)
 
     def end_episode(self, episode_id: str) -> None:
-        self._earlier.pop(episode_id, None)
+        self.conversation.end(episode_id)
 
     def messages(self, turn: Turn) -> list[dict[str, str]]:
-        messages = [{"role": "system", "content": self.prompt.system_prompt}] if self.prompt.system_prompt else []
-        for user, reply in self._earlier.get(turn.episode_id, ()):
-            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
-        messages.append({"role": "user", "content": user_prompt(turn.observation)})
-        return messages
+        """The conversation as the training data had it (before fitting it to the chat template)."""
+        return self.conversation.messages(turn.episode_id, turn.observation)
+
+    def prompt_ids(self, turn: Turn) -> list[int]:
+        return self.chat.ids(self.messages(turn), generation_prompt=True)
 
     async def decide(self, turns: list[Turn]) -> list[Decision]:
         started = time.perf_counter()
-        conversations = [self.messages(turn) for turn in turns]
-        prompts = [chat_ids(self.tokenizer, messages, generation_prompt=True) for messages in conversations]
+        prompts = [self.prompt_ids(turn) for turn in turns]
         self.forward_passes += 1
         if self.scorer is not None:
             names, _ = self.scorer.best(prompts)
@@ -245,13 +258,12 @@ class LocalPolicy:
             replies = self.generate(prompts)
         latency = (time.perf_counter() - started) / len(turns)
         decisions = []
-        for turn, messages, prompt_ids, reply in zip(turns, conversations, prompts, replies, strict=True):
+        for turn, prompt_ids, reply in zip(turns, prompts, replies, strict=True):
             parsed = parse_reply(reply, 1)
             decisions.append(Decision(actions=parsed.actions, valid=parsed.valid, invalid_reason=parsed.invalid_reason,
                                       response=reply, thought=parsed.thought, latency_s=latency,
                                       tokens=TokenUsage(prompt=len(prompt_ids))))
-            if self.prompt.history:
-                self._earlier[turn.episode_id].append((messages[-1]["content"], reply))
+            self.conversation.remember(turn.episode_id, turn.observation, reply)
         return decisions
 
     def generate(self, prompts: list[list[int]]) -> list[str]:
@@ -263,43 +275,12 @@ class LocalPolicy:
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
         device = next(self.model.parameters()).device
-        with torch.inference_mode():
+        with torch.inference_mode(), cpu_autocast(device, self.cpu_bf16_autocast):
+            # Stops at any end-of-turn token (Gemma's <end_of_turn>, ChatML's <|im_end|>), not only at <eos>.
             out = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
-                                      max_new_tokens=self.max_new_tokens, pad_token_id=pad)
-        return self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+                                      max_new_tokens=self.max_new_tokens, pad_token_id=pad,
+                                      eos_token_id=sorted(end_of_turn_ids(self.model, self.tokenizer)))
+        return [text.strip() for text in self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)]
 
     async def aclose(self) -> None:
         return None
-
-
-def load_policy_model(name_or_path: str, settings: Settings) -> tuple[Any, Any, str]:
-    """(model, tokenizer, what was loaded) for a student folder (adapter or full), a checkpoint, an HF id or the
-    embedded model; an adapter is merged into its base in memory, so playing costs no more than the base."""
-    from teachkit.models import load_model_and_tokenizer, load_tokenizer
-    from teachkit.train.artifacts import read_record
-    from teachkit.train.chat import ensure_chat_template
-
-    path = Path(name_or_path).expanduser()
-    if (path / "adapter_config.json").is_file():
-        import json
-
-        from peft import PeftModel
-
-        record = read_record(path)
-        base = record.base_model_path if record is not None and Path(record.base_model_path).exists() else None
-        if base is None:
-            config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
-            base = record.base_model if record is not None else config.get("base_model_name_or_path")
-        if not base:
-            raise InputError(f"{path}: an adapter that names no base model; merge it, or give the base model folder")
-        model, _ = load_model_and_tokenizer(str(base), settings)
-        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
-        model.eval()
-        tokenizer = load_tokenizer(str(path), settings) if (path / "tokenizer_config.json").is_file() else \
-            load_tokenizer(str(base), settings)
-        loaded = f"{path} (adapter on {base})"
-    else:
-        model, tokenizer = load_model_and_tokenizer(name_or_path, settings)
-        loaded = name_or_path
-    ensure_chat_template(tokenizer)
-    return model, tokenizer, loaded

@@ -2,7 +2,7 @@
 
 Every stage builds its prompts here so that they agree: `rollout` (the teacher), `format` (the fine-tuning data:
 the same system prompt and user turns), and `eval` (the student plays with the observation format and prompt it
-was trained on).
+was trained on: `StudentConversation`, for a local student and a served one alike).
 
     messages = build_messages(observation, history, observation_format="compact")
 """
@@ -10,6 +10,7 @@ was trained on).
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from crafter import constants
 from teachkit.crafter.actions import action_reference, collect_reference, compact_recipes
 from teachkit.crafter.env import ACHIEVEMENTS, ACTIONS
 from teachkit.llm.base import Message
-from teachkit.records import Step
+from teachkit.records import Step, StudentPrompt
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,33 @@ def response_text(action: str | Sequence[str], thought: str | None = None) -> st
     label = "Action" if len(actions) == 1 else "Actions"
     line = f"{label}: {', '.join(actions)}"
     return f"Thought: {thought}\n{line}" if thought else line
+
+
+class StudentConversation:
+    """The messages a student reads, as its training data (`crafter format`) wrote them: its system prompt or
+    none, then up to `prompt.history` earlier (observation, reply) turns of the episode, then the observation.
+
+        conversation.begin("seed-3"); messages = conversation.messages("seed-3", observation)
+        ... conversation.remember("seed-3", observation, reply) after each decision
+    """
+
+    def __init__(self, prompt: StudentPrompt):
+        self.prompt = prompt
+        self._earlier: dict[str, deque[tuple[str, str]]] = {}
+
+    def begin(self, episode_id: str) -> None:
+        self._earlier[episode_id] = deque(maxlen=self.prompt.history)
+
+    def end(self, episode_id: str) -> None:
+        self._earlier.pop(episode_id, None)
+
+    def messages(self, episode_id: str, observation: str) -> list[dict[str, str]]:
+        messages = [{"role": "system", "content": self.prompt.system_prompt}] if self.prompt.system_prompt else []
+        for user, reply in self._earlier.get(episode_id, ()):
+            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
+        messages.append({"role": "user", "content": user_prompt(observation)})
+        return messages
+
+    def remember(self, episode_id: str, observation: str, reply: str) -> None:
+        if self.prompt.history and episode_id in self._earlier:
+            self._earlier[episode_id].append((user_prompt(observation), reply))

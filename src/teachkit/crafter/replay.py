@@ -15,6 +15,7 @@ import numpy as np
 from teachkit.crafter.env import CrafterGame
 from teachkit.errors import InputError, TeachkitError
 from teachkit.jsonl import atomic_write, read_records
+from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Episode
 
 
@@ -40,7 +41,7 @@ def replay_frames(episode: Episode, size: int = 256, every: int = 1) -> Iterator
     last = len(episode.steps) - 1
     for index, step in enumerate(episode.steps):
         note = None if step.valid else f"your reply was invalid ({step.invalid_reason}), so noop was played"
-        result = game.step(step.action, note)
+        result = game.step(step.played or step.action, note)  # DAgger steps record the label as action
         inventory = game.inventory
         if step.inventory and (inventory != step.inventory or abs(result.reward - step.reward) > 1e-6):
             raise TeachkitError(
@@ -60,8 +61,11 @@ def write_gif(
 
     if size < 9 or every < 1 or fps <= 0:
         raise InputError("crafter replay: --size must be at least 9, --every at least 1, --fps above 0")
+    started_at = now_iso()
     episode = find_episode(path, episode_id)
     frames = list(replay_frames(episode, size=size, every=every))
     with atomic_write(out, "wb") as handle:
         iio.imwrite(handle, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+    write_manifest(out, settings=None, inputs=[Path(path)], started_at=started_at, counts={"frames": len(frames)},
+                   extra={"episode": episode.id, "seed": episode.seed, "size": size, "fps": fps, "every": every})
     return len(frames)

@@ -16,6 +16,7 @@ from typing import Any
 from teachkit.crafter.env import ACHIEVEMENTS
 from teachkit.errors import InputError
 from teachkit.jsonl import read_records
+from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Episode, TokenUsage
 
 
@@ -116,6 +117,7 @@ def report(
     """The summary of each file and a table of success rates, side by side; a bar chart to `png` if given."""
     if not paths:
         raise InputError("crafter report: name at least one rollout .jsonl file")
+    started_at = now_iso()
     tallies = summarize_files(paths)
     labels = unique_labels([path for path, _ in tallies])
     files = [{"file": label, **tally.summary()} for label, (_, tally) in zip(labels, tallies, strict=True)]
@@ -130,6 +132,8 @@ def report(
         achievements.append(row)
     if png is not None:
         bar_chart(labels, tallies, png)
+        write_manifest(png, settings=None, inputs=list(paths), started_at=started_at,
+                       counts={"files": len(tallies), "episodes": sum(tally.episodes for _, tally in tallies)})
     if len(files) == 1:
         return single, {"achievements": achievements}
     columns = (

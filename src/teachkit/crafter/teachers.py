@@ -8,7 +8,7 @@ loop gathers the episodes in flight that need a decision and calls
 so a local model can decide for all of them in one forward pass, an LLM teacher can send one request per episode
 concurrently, and the scripted expert can plan on the true world state (`turn.game.env` is the raw `crafter.Env`).
 
-Built in: `random`, `scripted` (the privileged expert of `teachkit.crafter.scripted`), and an LLM teacher over any
+Built in: `random`, `scripted` (the privileged expert of `teachkit.crafter.expert`), and an LLM teacher over any
 provider spec (`gemini:gemini-2.5-flash`, `openai:MODEL@URL`, `local:smollm2-135m`, ...).
 """
 
@@ -23,14 +23,12 @@ import numpy as np
 from teachkit.crafter.actions import action_schema, parse_reply
 from teachkit.crafter.env import ACTIONS, CrafterGame
 from teachkit.crafter.prompts import HistoryEntry, build_messages
-from teachkit.errors import InputError
 from teachkit.records import TokenUsage
 
 if TYPE_CHECKING:
     from teachkit.llm import ModelClient
     from teachkit.settings import Settings
 
-BUILT_IN = ("scripted", "random")
 # Providers whose replies can be held to the action enum (or a schema of action lists) by the server.
 STRUCTURED_PROVIDERS = ("gemini", "vertex", "openai")
 
@@ -54,7 +52,9 @@ class Decision:
 
     `actions` holds 1 to `turn.max_actions` action names: the first is played now, the others on the following
     steps without asking again. An invalid reply is `actions=["noop"], valid=False` with the reason, which the next
-    observation reports. `error` is a provider failure (after retries): also played as an invalid noop.
+    observation reports. `error` is a provider failure (after retries): also played as an invalid noop. A fault
+    that no retry mends (a rejected key, a wrong model name) is no Decision: `decide` raises `ProviderFault` and the
+    rollout stops without recording the episodes in flight.
     """
 
     actions: list[str]
@@ -124,7 +124,7 @@ class ScriptedTeacher:
     cpu_bound = True
 
     def __init__(self) -> None:
-        from teachkit.crafter.scripted import ScriptedExpert
+        from teachkit.crafter.expert import ScriptedExpert
 
         self._factory = ScriptedExpert
         self._experts: dict[str, ScriptedExpert] = {}
@@ -241,22 +241,18 @@ class LLMTeacher:
         await self.client.aclose()
 
 
-def open_teacher(spec: str, settings: Settings, *, max_cost: float | None = None) -> Teacher:
-    """The teacher a `--teacher` value names: scripted, random, or a model spec (PROVIDER:MODEL[@URL])."""
-    name = spec.strip()
-    if name == "random":
-        return RandomTeacher()
-    if name == "scripted":
-        return ScriptedTeacher()
-    if ":" not in name:
-        raise InputError(
-            f"--teacher {spec!r}: unknown teacher; use scripted, random, or a model spec such as "
-            "gemini:gemini-2.5-flash or openai:MODEL@http://HOST:PORT/v1"
-        )
+def open_teacher(spec: str, settings: Settings, *, max_cost: float | None = None,
+                 where: str = "--teacher") -> Teacher:
+    """The teacher a `--teacher` value names: scripted, random, or a model spec (`llm.spec`: PROVIDER:MODEL[@URL],
+    or a local folder, HF id or smollm2-135m). `where` names the flag in error messages."""
     from teachkit.llm import open_client
+    from teachkit.llm.spec import parse_for_role
 
+    choice = parse_for_role(spec, "teacher", where=where)
+    if choice.kind == "builtin":
+        return RandomTeacher() if choice.text == "random" else ScriptedTeacher()
     rollout = settings.crafter.rollout
-    client = open_client(name, settings, role="teacher", max_cost=max_cost)
+    client = open_client(choice.spec, settings, role="teacher", max_cost=max_cost, where=where)
     return LLMTeacher(
         client,
         observation_format=rollout.observation,

@@ -1,11 +1,12 @@
-"""`teachkit crafter format`: episodes (or an already formatted file) to fine-tuning JSONL, and `--validate`.
+"""`teachkit crafter format`: episodes (or an already formatted file) to fine-tuning JSONL.
 
 One example per teacher decision: the observation as the user turn and, as the model turn, the reply the system
 prompt asks for (`Thought: ...` with --with-thoughts, then `Action: NAME`; a planned sequence of actions is one
 decision, `Actions: a, b`). `--history K` puts the K decisions before it (consecutive steps only: a gap left by
 `filter` ends the history) into the example as earlier turns. Episodes go whole to the training or the validation
 file, never split. Token counts come from `--tokenizer` or an estimate (ESTIMATE_NOTE); the tuning cost estimate is
-training tokens x epochs x price per million tokens.
+training tokens x epochs x price per million tokens. The examples are built in `tuning_examples.py`, counted in
+`sft_data/tokens.py`, and `--validate` is `sft_data/validation.py`.
 
 Prompts come from `crafter/prompts.py`, shared with rollout and eval, so the student is trained on the system prompt
 and user turns it will be shown.
@@ -25,38 +26,25 @@ from pydantic_core import to_json
 
 from teachkit.console import Output
 from teachkit.crafter.filter import check_output_path, count_records
-from teachkit.crafter.formats import (
-    MODEL,
+from teachkit.crafter.prompts import system_prompt
+from teachkit.crafter.tuning_examples import episode_examples
+from teachkit.errors import InputError
+from teachkit.jsonl import atomic_write, iter_lines, paused_gc, read_records
+from teachkit.manifest import now_iso, write_manifest
+from teachkit.records import Episode
+from teachkit.settings import FormatSettings, Settings
+from teachkit.sft_data.formats import (
     TARGETS,
-    USER,
     Example,
     ExampleError,
-    check,
     detect_target,
     parse,
     render,
 )
-from teachkit.crafter.prompts import response_text, system_prompt, user_prompt
-from teachkit.errors import InputError
-from teachkit.jsonl import atomic_write, iter_lines, paused_gc, read_records
-from teachkit.manifest import now_iso, write_manifest
-from teachkit.records import Episode, Step
-from teachkit.settings import FormatSettings, Settings
+from teachkit.sft_data.tokens import ESTIMATE_NOTE, TokenCounter, tuning_cost_usd
+from teachkit.vertex.limits import vertex_limit_problems
 
-# Vertex AI limits for Gemini 2.5 Flash / Flash-Lite tuning data (the token limit is a setting).
-VERTEX_MAX_FILE_BYTES = 1 << 30
-VERTEX_MAX_VALIDATION_EXAMPLES = 5000
-CHARS_PER_TOKEN = 3
-TOKENS_PER_TURN = 4
-ESTIMATE_NOTE = (
-    f"estimate: ceil(characters / {CHARS_PER_TOKEN}) per turn + {TOKENS_PER_TURN} per turn for the role markers; "
-    "give --tokenizer for exact counts"
-)
 EPISODE_FORMAT = "episodes"
-
-
-def model_reply(actions: Sequence[str], thought: str | None) -> str:
-    return response_text(list(actions) if len(actions) > 1 else actions[0], thought)
 
 
 def resolve_system_text(value: str | None) -> str | None:
@@ -73,104 +61,6 @@ def resolve_system_text(value: str | None) -> str | None:
     if not text.strip():
         raise InputError(f"--system {value}: {path} is empty")
     return text.strip()
-
-
-# --- tokens and cost -----------------------------------------------------------------------------------------
-
-
-class TokenCounter:
-    """Tokens of an example: with a real tokenizer (its chat template when it has one), else the estimate."""
-
-    def __init__(self, tokenizer: Any = None, name: str | None = None):
-        self.tokenizer = tokenizer
-        self.method = f"tokenizer {name}" if tokenizer is not None else ESTIMATE_NOTE
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> TokenCounter:
-        name = settings.crafter.format.tokenizer
-        if not name:
-            return cls()
-        from teachkit.models import load_tokenizer
-
-        return cls(load_tokenizer(name, settings), name)
-
-    def count(self, examples: Sequence[Example]) -> list[int]:
-        if self.tokenizer is None:
-            return [estimate_tokens(example) for example in examples]
-        tokenizer = self.tokenizer
-        if getattr(tokenizer, "chat_template", None):
-            texts = [tokenizer.apply_chat_template(example.chat(), tokenize=False) for example in examples]
-        else:
-            texts = ["\n".join(f"{m['role']}: {m['content']}" for m in example.chat()) for example in examples]
-        if not texts:
-            return []
-        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return [len(row) for row in ids]
-
-
-def estimate_tokens(example: Example) -> int:
-    tokens = sum(-(-len(text) // CHARS_PER_TOKEN) for _, text in example.turns) + TOKENS_PER_TURN * len(example.turns)
-    if example.system:
-        tokens += -(-len(example.system) // CHARS_PER_TOKEN) + TOKENS_PER_TURN
-    return tokens
-
-
-def tuning_cost_usd(training_tokens: int, epochs: int, price_per_million: float) -> float:
-    """Estimated supervised tuning cost: training tokens x epochs x price per million tokens."""
-    return training_tokens * epochs * price_per_million / 1e6
-
-
-# --- examples from episodes ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Decision:
-    """One teacher decision: the step it was made at and the actions it chose (several for a plan)."""
-
-    steps: list[Step]
-
-    @property
-    def first(self) -> Step:
-        return self.steps[0]
-
-    def follows(self, other: Decision) -> bool:
-        return self.first.t == other.steps[-1].t + 1
-
-
-def decisions_of(steps: Sequence[Step]) -> list[Decision]:
-    """Group the later actions of a plan (plan_index > 0, consecutive) with the step that planned them."""
-    decisions: list[Decision] = []
-    for step in steps:
-        previous = decisions[-1] if decisions else None
-        if step.plan_index > 0 and previous is not None and step.t == previous.steps[-1].t + 1:
-            previous.steps.append(step)
-        else:
-            decisions.append(Decision([step]))
-    return decisions
-
-
-def episode_examples(
-    episode: Episode, *, history: int, with_thoughts: bool, system: str | None
-) -> Iterator[Example]:
-    decisions = decisions_of(episode.steps)
-    turns = [
-        (
-            user_prompt(decision.first.observation),
-            model_reply([s.action for s in decision.steps], decision.first.thought if with_thoughts else None),
-        )
-        for decision in decisions
-    ]
-    for index, (user, model) in enumerate(turns):
-        start = index
-        while start > 0 and index - start < history and decisions[start].follows(decisions[start - 1]):
-            start -= 1
-        example_turns: list[tuple[str, str]] = []
-        for earlier_user, earlier_model in turns[start:index]:
-            example_turns.append((USER, earlier_user))
-            example_turns.append((MODEL, earlier_model))
-        example_turns.append((USER, user))
-        example_turns.append((MODEL, model))
-        yield Example(system=system, turns=example_turns)
 
 
 # --- the format command --------------------------------------------------------------------------------------
@@ -373,8 +263,8 @@ def format_examples(
     counter = TokenCounter.from_settings(settings)
     report = FormatReport(
         inputs=inputs, output=out, target=options.target, source=source, validation_output=validation_out,
-        token_method=counter.method, epochs=settings.crafter.finetune.epochs,
-        price_per_million=options.price_per_million_training_tokens,
+        token_method=counter.method, epochs=settings.vertex.epochs,
+        price_per_million=settings.vertex.price_per_million_training_tokens,
         options={
             "history": options.history, "with_thoughts": options.with_thoughts, "add_system": options.add_system,
             "validation_fraction": options.validation_fraction, "subset": options.subset,
@@ -413,16 +303,10 @@ def check_vertex_limits(report: FormatReport, path: Path, target: str, split: st
     if target != "vertex":
         return
     counts = report.train if split == "train" else report.validation
-    if counts.bytes > VERTEX_MAX_FILE_BYTES:
-        raise InputError(
-            f"{path}: {counts.bytes / 2**30:.2f} GiB; Vertex AI takes files up to 1 GB: write fewer examples "
-            "with --subset N"
-        )
-    if split == "validation" and counts.examples > VERTEX_MAX_VALIDATION_EXAMPLES:
-        raise InputError(
-            f"{path}: {counts.examples:,} validation examples; Vertex AI takes at most "
-            f"{VERTEX_MAX_VALIDATION_EXAMPLES:,}: lower --validation-fraction"
-        )
+    problems = vertex_limit_problems(counts.bytes, counts.examples, split)
+    if problems:
+        problem, fix = problems[0]
+        raise InputError(f"{path}: {problem}: {fix}")
 
 
 def write_all(
@@ -511,110 +395,3 @@ def converted_examples(
             if example.system is not None and example.system not in system_prompts:
                 system_prompts.append(example.system)
             yield example
-
-
-# --- validate --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ValidationReport:
-    path: Path
-    target: str | None
-    split: str
-    examples: int = 0
-    tokens: int = 0
-    max_tokens: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    def add(self, number: int | None, problem: str) -> None:
-        self.problems.append(f"{self.path}:{number}: {problem}" if number is not None else f"{self.path}: {problem}")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": str(self.path),
-            "split": self.split,
-            "target": self.target,
-            "examples": self.examples,
-            "tokens": self.tokens,
-            "max_tokens_per_example": self.max_tokens,
-            "problems": len(self.problems),
-        }
-
-
-def validate_tuning_file(
-    path: Path, *, target: str | None, max_tokens: int, counter: TokenCounter, split: str = "train"
-) -> ValidationReport:
-    """Check a fine-tuning file without changing it; every problem is kept as `file:line: problem`.
-
-    Checks: JSON on every line; the shape of the target (detected from the first line when not given): roles
-    (vertex user/model alternating, model last; messages user/assistant), no empty parts; tokens per example
-    within `max_tokens`; for vertex, the file under 1 GB and a validation split of at most 5,000 examples.
-    """
-    path = Path(path)
-    report = ValidationReport(path=path, target=target, split=split)
-    if not path.is_file():
-        report.add(None, "no such file")
-        return report
-    batch: list[tuple[int, Example]] = []
-
-    def count_batch() -> None:
-        for (number, _), tokens in zip(batch, counter.count([example for _, example in batch]), strict=True):
-            report.tokens += tokens
-            report.max_tokens = max(report.max_tokens, tokens)
-            if tokens > max_tokens:
-                report.add(number, f"{tokens:,} tokens; the limit is {max_tokens:,} per example")
-        batch.clear()
-
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                report.add(number, "not UTF-8 text")
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                truncated = " (truncated last line?)" if not raw.endswith(b"\n") else ""
-                report.add(number, f"not valid JSON ({error.msg}){truncated}")
-                continue
-            if report.target is None and isinstance(record, dict):
-                report.target = detect_target(record)
-                if report.target is None:
-                    report.add(number, f"not a {'/'.join(TARGETS)} example (keys: {', '.join(sorted(record))})")
-                    continue
-            report.examples += 1
-            problems = check(record, report.target) if report.target else ["expected a JSON object"]
-            for problem in problems:
-                report.add(number, problem)
-            if not problems:
-                batch.append((number, parse(record, report.target)))
-                if len(batch) >= 256:
-                    count_batch()
-    count_batch()
-    if report.examples == 0 and not report.problems:
-        report.add(None, "no examples")
-    if report.target == "vertex":
-        size = path.stat().st_size
-        if size > VERTEX_MAX_FILE_BYTES:
-            report.add(None, f"{size / 2**30:.2f} GiB; Vertex AI takes files up to 1 GB")
-        if split == "validation" and report.examples > VERTEX_MAX_VALIDATION_EXAMPLES:
-            report.add(None, f"{report.examples:,} validation examples; Vertex AI takes at most "
-                             f"{VERTEX_MAX_VALIDATION_EXAMPLES:,}")
-    return report
-
-
-def validate_tuning_files(
-    paths: Sequence[Path], settings: Settings, *, validation: Path | None = None, target: str | None = None
-) -> list[ValidationReport]:
-    """`format --validate`: each training file, and the validation file when one is named."""
-    counter = TokenCounter.from_settings(settings)
-    limit = settings.crafter.format.max_tokens_per_example
-    reports = [validate_tuning_file(path, target=target, max_tokens=limit, counter=counter) for path in paths]
-    if validation is not None:
-        reports.append(
-            validate_tuning_file(validation, target=target, max_tokens=limit, counter=counter, split="validation")
-        )
-    return reports

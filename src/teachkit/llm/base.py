@@ -1,8 +1,10 @@
 """The one interface every model provider implements, and the request/result types that cross it.
 
 A provider answers one request at a time (`Provider.generate`), raising `ProviderError` on failure. The client
-around it (cache, concurrency, rate limits, retries, cost ledger) turns batches into results and never raises for a
-single failed request: the failure is the result's `error`.
+around it (cache, concurrency, rate limits, retries, cost ledger) turns batches into results and does not raise for
+a failed request that another might not share (a timeout, a blocked reply): the failure is the result's `error`. A
+fault that every request would meet (`FATAL_KINDS`: a rejected key, a wrong model name, a spent daily quota, a
+refused request) raises `teachkit.errors.ProviderFault` instead, and stops the run.
 """
 
 from __future__ import annotations
@@ -69,10 +71,13 @@ ErrorKind = Literal[
     "not_found",  # 404: wrong model name or endpoint
     "blocked",  # safety-blocked prompt or reply
     "empty",  # no candidate, no text
+    "max_tokens",  # cut at max_output_tokens before the answer (thinking used the room), also after one retry
     "malformed",  # a reply that is not the protocol, or JSON that does not parse
     "budget",  # not sent: --max-cost reached
     "other",
 ]
+# Faults that no retry mends and every following request would meet: the client stops the run on the first one.
+FATAL_KINDS: frozenset[str] = frozenset({"auth", "not_found", "bad_request", "quota"})
 
 
 class ProviderError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from teachkit.errors import InputError
+from teachkit.errors import InputError, ProviderFault
 from teachkit.llm.base import Message, ModelRequest, ModelResult
 from teachkit.llm.client import Role, open_client
 from teachkit.settings import Settings
@@ -26,7 +26,8 @@ def ask(
     include_thoughts: bool = False,
     use_cache: bool | None = None,
 ) -> tuple[ModelResult, dict[str, Any]]:
-    """Send one prompt; returns the result and the ledger summary. A failed request is in `result.error`."""
+    """Send one prompt; returns the result and the ledger summary. A failed request is in `result.error`; a fault no
+    retry mends (a rejected key, a wrong model name) raises `ProviderFault`."""
     messages = ([Message(role="system", content=system)] if system else []) + [Message(role="user", content=prompt)]
     request = ModelRequest(messages=messages, temperature=temperature, max_output_tokens=max_output_tokens,
                            thinking_budget=thinking_budget, include_thoughts=include_thoughts)
@@ -52,7 +53,7 @@ def live_checks(settings: Settings) -> list[dict[str, Any]]:
             continue
         try:
             result, _ = ask(LIVE_PROMPT, settings, role=role, use_cache=False)  # type: ignore[arg-type]
-        except InputError as error:
+        except (InputError, ProviderFault) as error:
             rows.append({"role": role, "model": spec, "ok": False, "latency_s": None, "tokens": None,
                          "reply": None, "error": str(error)})
             continue

@@ -182,17 +182,20 @@ def read_response(response: Any, request: ModelRequest, provider: str, model: st
         if result.finish_reason in BLOCK_REASONS:
             result.error, result.error_kind = f"the reply was blocked ({result.finish_reason})", "blocked"
         elif result.finish_reason == "MAX_TOKENS":
+            # The client asks once more with more room, and names the settings to change if that is cut too.
             result.error = (
                 f"the reply was cut at max_output_tokens={request.max_output_tokens} before any text "
                 f"(thinking used {usage.thoughts} tokens): raise max_output_tokens or lower thinking_budget"
             )
-            result.error_kind = "empty"
+            result.error_kind = "max_tokens"
         else:
             result.error, result.error_kind = f"the reply had no text (finish reason {result.finish_reason})", "empty"
         return result
     result.parsed, problem = parse_reply(result.text, request)
     if problem:
-        result.error, result.error_kind = problem, "malformed"
+        # Structured output cut mid-way is unreadable for want of room, not for what the model wrote.
+        cut = result.finish_reason == "MAX_TOKENS"
+        result.error, result.error_kind = problem, "max_tokens" if cut else "malformed"
     return result
 
 
@@ -215,6 +218,10 @@ def quota_ids(details: Any) -> list[str]:
         if detail.get("@type", "").endswith("QuotaFailure"):
             ids.extend(v.get("quotaId", "") for v in detail.get("violations", []) if isinstance(v, dict))
     return ids
+
+
+def error_reasons(details: Any) -> list[str]:
+    return [str(d.get("reason", "")) for d in error_details(details) if d.get("@type", "").endswith("ErrorInfo")]
 
 
 def error_details(details: Any) -> list[dict[str, Any]]:
@@ -244,9 +251,14 @@ def provider_error(error: Exception, provider: str, model: str) -> ProviderError
         if code >= 500:
             return ProviderError(f"{where}: {code} {error.status}: {message}", retryable=True, status=code,
                                  kind="server")
-        if code == 400 and "api key" in message.lower():
+        if code == 400 and ("api key" in message.lower() or "API_KEY_INVALID" in error_reasons(error.details)):
             return ProviderError(f"{where}: 400 the API key was rejected ({message}); check GEMINI_API_KEY",
                                  retryable=False, status=code, kind="auth")
+        if code == 400 and "thinking" in message.lower():
+            return ProviderError(
+                f"{where}: 400 {message}; set thinking_budget in [teacher]/[judge] within the model's range, or "
+                "leave it unset for the role's default (docs/providers.md)", retryable=False, status=code,
+                kind="bad_request")
         if code in (401, 403):
             hint = ("check the API key, and that the Generative Language API is enabled for its project"
                     if provider == "gemini" else

@@ -1,5 +1,8 @@
 """The cost ledger of one client: requests, cache hits, retries, errors, tokens and an estimated cost.
 
+`max_tokens_retries` counts the replies cut at `max_output_tokens` before their answer (thinking used the room)
+that were asked again with more room; those still cut after that retry are also `errors["max_tokens"]`.
+
 Costs are estimates from the `[prices]` table in settings (USD per million tokens; thinking tokens are billed as
 output). Cached replies cost nothing and their tokens are not counted again.
 """
@@ -23,6 +26,7 @@ class CostLedger:
         self.requests = 0
         self.cache_hits = 0
         self.retries = 0
+        self.max_tokens_retries = 0
         self.errors: Counter[str] = Counter()
         self.tokens = TokenUsage()
         self.cost_usd = 0.0
@@ -34,6 +38,10 @@ class CostLedger:
         if self.price is None:
             return 0.0
         return (usage.prompt * self.price.input + (usage.output + usage.thoughts) * self.price.output) / 1e6
+
+    def count_cut(self) -> None:
+        with self._lock:
+            self.max_tokens_retries += 1
 
     def add(self, result: ModelResult) -> None:
         with self._lock:
@@ -56,6 +64,7 @@ class CostLedger:
             "requests": self.requests,
             "cache_hits": self.cache_hits,
             "retries": self.retries,
+            "max_tokens_retries": self.max_tokens_retries,
             "errors": dict(self.errors),
             "tokens": self.tokens.model_dump(),
             "cost_usd": round(self.cost_usd, 6),
@@ -77,6 +86,7 @@ def combined_summary(*ledgers: CostLedger) -> dict[str, Any]:
         "requests": sum(row["requests"] for row in rows),
         "cache_hits": sum(row["cache_hits"] for row in rows),
         "retries": sum(row["retries"] for row in rows),
+        "max_tokens_retries": sum(row["max_tokens_retries"] for row in rows),
         "errors": dict(errors),
         "tokens": tokens.model_dump(),
         "cost_usd": round(sum(ledger.cost_usd for ledger in ledgers), 6),

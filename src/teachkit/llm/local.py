@@ -1,8 +1,9 @@
 """A local transformers model as a provider: an HF id, a checkpoint folder, or the embedded `smollm2-135m`.
 
 Concurrent `generate` calls are gathered into batches (up to `batch_size` requests that share generation options)
-and run on a worker thread with the chat template, left padding and one `model.generate`. Each model is loaded
-once per process and shared by every provider that names it.
+and run on a worker thread with the chat template (fitted to it as students are: `students.chat_template`), left
+padding and one `model.generate`. Each model is loaded once per process (`students.loading`) and shared by every
+provider that names it.
 """
 
 from __future__ import annotations
@@ -13,28 +14,26 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from teachkit.llm.base import Message, ModelRequest, ModelResult, ProviderError
+from teachkit.llm.base import ModelRequest, ModelResult, ProviderError
 from teachkit.llm.structured import parse_reply
-from teachkit.models import (
-    EMBEDDED_ALIASES,
-    embedded_gguf,
-    embedded_model_dir,
-    load_model_and_tokenizer,
-    resolve_model,
-)
+from teachkit.models import EMBEDDED_ALIASES, embedded_gguf, embedded_model_dir, resolve_model
 from teachkit.records import TokenUsage
 from teachkit.settings import Settings
+from teachkit.students.chat_template import StudentChat, end_of_turn_ids
 
-_LOADED: dict[tuple[str, str | None, str | None], tuple[Any, Any]] = {}
+_LOADED: dict[tuple[str, str | None, str | None], tuple[Any, StudentChat]] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def shared_model(path: str, settings: Settings, device: str | None, dtype: Any) -> tuple[Any, Any]:
-    """(model, tokenizer) for `path`, loaded on first use and kept for the life of the process."""
+def shared_model(path: str, settings: Settings, device: str | None, dtype: Any) -> tuple[Any, StudentChat]:
+    """(model, its chat) for `path`, loaded on first use and kept for the life of the process."""
+    from teachkit.students.loading import load_student
+
     key = (path, device, None if dtype is None else str(dtype))
     with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = load_model_and_tokenizer(path, settings, device=device, dtype=dtype)
+            student = load_student(path, settings, device=device, dtype=dtype)
+            _LOADED[key] = (student.model, StudentChat(student.tokenizer, path))
         return _LOADED[key]
 
 
@@ -51,35 +50,6 @@ def weights_fingerprint(path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def supports_system_role(tokenizer: Any) -> bool:
-    """Whether the chat template renders a system turn (Gemma's raises; others drop it silently)."""
-    from jinja2 import TemplateError
-
-    marker = "teachkit-system-probe"
-    try:
-        rendered = tokenizer.apply_chat_template(
-            [{"role": "system", "content": marker}, {"role": "user", "content": "hi"}],
-            tokenize=False, add_generation_prompt=True,
-        )
-    except TemplateError:  # what a template's raise_exception('System role not supported') raises
-        return False
-    return marker in rendered
-
-
-def chat_messages(messages: list[Message], system_role: bool) -> list[dict[str, str]]:
-    """Messages for the template; without a system role the system text opens the first user turn."""
-    turns = [{"role": m.role, "content": m.content} for m in messages if system_role or m.role != "system"]
-    if not system_role:
-        system = "\n\n".join(m.content for m in messages if m.role == "system")
-        if system:
-            first_user = next((t for t in turns if t["role"] == "user"), None)
-            if first_user is None:
-                turns.insert(0, {"role": "user", "content": system})
-            else:
-                first_user["content"] = f"{system}\n\n{first_user['content']}"
-    return turns
-
-
 class LocalProvider:
     name = "local"
 
@@ -92,7 +62,6 @@ class LocalProvider:
         self._dtype = dtype
         self._path: str | None = None
         self._fingerprint: str | None = None
-        self._system_role: bool | None = None
         self._pending: list[tuple[ModelRequest, asyncio.Future[ModelResult]]] = []
         self._worker: asyncio.Task[None] | None = None
         # Fail before any work: a missing folder or a missing embedded package is a setup error.
@@ -148,27 +117,20 @@ class LocalProvider:
     def _generate_batch(self, requests: list[ModelRequest]) -> list[ModelResult]:
         import torch
 
-        model, tokenizer = shared_model(self.path, self._settings, self._device, self._dtype)
-        if self._system_role is None:
-            self._system_role = bool(tokenizer.chat_template) and supports_system_role(tokenizer)
+        model, chat = shared_model(self.path, self._settings, self._device, self._dtype)
+        tokenizer = chat.tokenizer
         first = requests[0]
-        if tokenizer.chat_template:
-            prompts = [
-                tokenizer.apply_chat_template(chat_messages(r.messages, self._system_role), tokenize=False,
-                                              add_generation_prompt=True)
-                for r in requests
-            ]
-            special = False  # the template already holds the special tokens
-        else:
-            prompts = ["\n\n".join(m.content for m in r.messages) for r in requests]
-            special = True
-        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=special)
+        prompts = [chat.text([{"role": m.role, "content": m.content} for m in r.messages], generation_prompt=True)
+                   for r in requests]
+        # The template already holds the special tokens.
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         encoded = encoded.to(model.device)
         sampling = bool(first.temperature)
         options: dict[str, Any] = {
             "max_new_tokens": first.max_output_tokens or 256,
             "do_sample": sampling,
             "pad_token_id": tokenizer.pad_token_id,
+            "eos_token_id": sorted(end_of_turn_ids(model, tokenizer)),
         }
         if sampling:
             options["temperature"] = first.temperature
@@ -185,7 +147,7 @@ class LocalProvider:
             raise ProviderError(f"local:{self.model}: out of GPU memory; lower the concurrency (batch size)",
                                 retryable=False, kind="other") from None
         prompt_width = encoded["input_ids"].shape[1]
-        eos_ids = eos_token_ids(model, tokenizer)
+        eos_ids = end_of_turn_ids(model, tokenizer)
         results = []
         for row, request in enumerate(requests):
             new_tokens = output[row, prompt_width:].tolist()
@@ -219,15 +181,3 @@ class LocalProvider:
 def generation_key(request: ModelRequest) -> tuple[Any, ...]:
     """Requests that can share one `generate` call."""
     return (request.temperature or 0.0, request.max_output_tokens, tuple(request.stop or ()))
-
-
-def eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids = set()
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif configured:
-        ids.update(configured)
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return ids

@@ -1,12 +1,16 @@
 """Any OpenAI-compatible chat server through the openai SDK: vLLM, Ollama, llama.cpp server, OpenAI itself.
 
-Structured output is asked for with `response_format` (a JSON schema); a server that rejects it is asked again
-without it, once, and remembered, and the reply is read tolerantly (fenced or embedded JSON, a named option).
+Structured output is asked for with `response_format`: a JSON schema as it is, an enum as a JSON schema whose root is
+a string with that enum (vLLM, llama.cpp and Ollama hold the reply to it by grammar; the reply is then a JSON string,
+`"do"`, read back to the bare option). A server that refuses one of the two with a 400 is asked again without it, and
+the refusal is remembered for that kind of structure once the plain request goes through. Replies are read
+tolerantly in any case (fenced or embedded JSON, a named option).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from teachkit.llm.base import ModelRequest, ModelResult, ProviderError
@@ -30,7 +34,9 @@ class OpenAICompatibleProvider:
         self._timeout_s = timeout_s
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.schema_supported = True
+        # The kinds of structure ("enum", "json_schema") this server refused: OpenAI itself takes object schemas
+        # but refuses a string root, so one refusal must not cost the other.
+        self.refused_structures: set[str] = set()
         # Imported now, not on the first request: it takes half a second that would stall the event loop.
         import openai  # noqa: F401
 
@@ -49,7 +55,24 @@ class OpenAICompatibleProvider:
         self._loop = loop
         return self._client
 
-    def _arguments(self, request: ModelRequest) -> dict[str, Any]:
+    def _structure(self, request: ModelRequest) -> tuple[str, dict[str, Any]] | None:
+        """(kind, response_format) for a request that asks for structure and a server that has not refused it."""
+        if request.enum:
+            kind, response_format = "enum", {
+                "type": "json_schema",
+                "json_schema": {"name": "choice", "schema": {"type": "string", "enum": list(request.enum)},
+                                "strict": True},
+            }
+        elif request.json_schema is not None:
+            kind, response_format = "json_schema", {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": request.json_schema},
+            }
+        else:
+            return None
+        return None if kind in self.refused_structures else (kind, response_format)
+
+    def _arguments(self, request: ModelRequest, structure: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
         arguments: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
@@ -61,24 +84,27 @@ class OpenAICompatibleProvider:
             arguments["max_tokens" if self.base_url else "max_completion_tokens"] = request.max_output_tokens
         if request.stop:
             arguments["stop"] = request.stop
-        if request.json_schema is not None and self.schema_supported:
-            arguments["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "reply", "schema": request.json_schema},
-            }
+        if structure is not None:
+            arguments["response_format"] = structure[1]
         return arguments
 
     async def generate(self, request: ModelRequest) -> ModelResult:
+        return await self._complete(request, self._structure(request))
+
+    async def _complete(self, request: ModelRequest, structure: tuple[str, dict[str, Any]] | None) -> ModelResult:
         client = self._sdk()
-        arguments = self._arguments(request)
+        arguments = self._arguments(request, structure)
         try:
             completion = await client.chat.completions.create(**arguments)
         except Exception as error:  # noqa: BLE001 - translated, never swallowed: see provider_error
             translated = provider_error(error, self.model)
-            if "response_format" in arguments and translated.kind == "bad_request":
-                # The server does not do JSON schemas: ask once more without, and read the reply tolerantly.
-                self.schema_supported = False
-                return await self.generate(request)
+            if structure is not None and translated.kind == "bad_request":
+                # Perhaps the server does not do this structure: ask once more without, and read the reply
+                # tolerantly. Remembered only when the plain request is accepted; if it is refused too, the 400 was
+                # about something else (a prompt over the context length) and that error is the one to report.
+                result = await self._complete(request, None)
+                self.refused_structures.add(structure[0])
+                return result
             raise translated from error
         if isinstance(completion, str):
             # The SDK hands back the raw body when the server did not answer JSON (a proxy's error page).
@@ -117,10 +143,25 @@ def read_completion(completion: Any, request: ModelRequest, model: str) -> Model
         else:
             result.error, result.error_kind = f"the reply had no text (finish reason {choice.finish_reason})", "empty"
         return result
+    if request.enum:
+        result.text = unquote_choice(result.text)
     result.parsed, problem = parse_reply(result.text, request)
     if problem:
         result.error, result.error_kind = problem, "malformed"
     return result
+
+
+def unquote_choice(text: str) -> str:
+    """The bare option of an enum reply held to a string schema: the server sends the JSON string `"do"`."""
+    stripped = text.strip()
+    if stripped.startswith('"'):
+        try:
+            value = json.loads(stripped)
+        except json.JSONDecodeError:
+            return text
+        if isinstance(value, str):
+            return value
+    return text
 
 
 def retry_after(error: Any) -> float | None:

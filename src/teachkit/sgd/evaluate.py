@@ -2,8 +2,11 @@
 
 Both models answer the same prompts (greedy by default, in batches); the judge scores every response; the report
 gives each model's mean, stdev, min and max and the difference of means with a paired bootstrap 95% interval over
-the samples both were scored on. A sample whose score failed for either model is left out of the pairs and
-counted. The judge may differ from the training judge, so the training reward is not the only referee.
+the samples both were scored on (`students.bootstrap`). A sample whose score failed for either model is left out
+of the pairs and counted. The judge may differ from the training judge, so the training reward is not the only referee.
+`--judge pairwise` also compares the two replies of each sample in both orders (`judges.pairwise`): the win rate
+of trained over base with a bootstrap interval over dialogues, and the judge's position bias; the absolute means
+beside it are then acts scores.
 """
 
 from __future__ import annotations
@@ -20,14 +23,27 @@ from typing import Any
 from teachkit.console import Output
 from teachkit.errors import InputError
 from teachkit.jsonl import atomic_write, read_records, write_records
+from teachkit.llm.spec import local_model_name
 from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Sample, SgdEvalPair
 from teachkit.settings import Settings
-from teachkit.sgd.judges import Judge, Judgement, open_judge
-from teachkit.sgd.train import ChatFormat, fit_prompt, load_samples
-from teachkit.train.artifacts import read_record
-from teachkit.train.chat import ensure_chat_template
-from teachkit.train.progress import quiet_libraries
+from teachkit.sgd.judges import (
+    ActsJudge,
+    Judge,
+    Judgement,
+    PairOutcome,
+    PairwiseJudge,
+    compare_both_orders,
+    open_judge,
+    open_pairwise_judge,
+    pairwise_summary,
+)
+from teachkit.sgd.train import fit_prompt, load_samples
+from teachkit.students.artifacts import read_record
+from teachkit.students.bootstrap import paired_scores_bootstrap
+from teachkit.students.chat_template import ChatRules, end_of_turn_ids
+from teachkit.students.loading import is_adapter, load_student
+from teachkit.students.progress import quiet_libraries
 
 
 def responses_path_for(report: Path) -> Path:
@@ -44,62 +60,6 @@ def score_stats(scores: list[float | None]) -> dict[str, Any]:
         "min": min(values) if values else None,
         "max": max(values) if values else None,
     }
-
-
-def paired_bootstrap(
-    base: list[float | None],
-    trained: list[float | None],
-    *,
-    resamples: int,
-    seed: int,
-    confidence: float = 0.95,
-    groups: list[str] | None = None,
-) -> dict[str, Any]:
-    """Mean of (trained - base) over the samples both have a score for, and its percentile bootstrap interval:
-    resample the pairs with replacement, take the mean difference of each resample, read the quantiles.
-
-    With `groups` (the dialogue of each sample), `ci95_by_group` also resamples whole groups: turns of one dialogue
-    are not independent, and this interval says how much the result owes to which dialogues were drawn.
-    """
-    import numpy as np
-
-    kept = [i for i, (b, t) in enumerate(zip(base, trained, strict=True)) if b is not None and t is not None]
-    diffs = np.array([trained[i] - base[i] for i in kept], dtype=float)
-    result: dict[str, Any] = {"pairs": int(diffs.size), "mean_difference": None, "ci95": None,
-                              "resamples": resamples, "interval_above_zero": False}
-    if diffs.size == 0:
-        return result
-    rng = np.random.default_rng(seed)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(resampled_means(diffs, resamples, rng), [tail, 100 - tail])
-    result.update(mean_difference=float(diffs.mean()), ci95=[float(low), float(high)],
-                  interval_above_zero=bool(low > 0))
-    if groups is not None:
-        names = sorted({groups[i] for i in kept})
-        index = {name: n for n, name in enumerate(names)}
-        sums = np.zeros(len(names))
-        counts = np.zeros(len(names))
-        for position, i in enumerate(kept):
-            sums[index[groups[i]]] += diffs[position]
-            counts[index[groups[i]]] += 1
-        picks = rng.integers(0, len(names), size=(resamples, len(names)))
-        means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-        group_low, group_high = np.percentile(means, [tail, 100 - tail])
-        result.update(groups=len(names), ci95_by_group=[float(group_low), float(group_high)])
-    return result
-
-
-def resampled_means(values: Any, resamples: int, rng: Any) -> Any:
-    import numpy as np
-
-    means = np.empty(resamples)
-    # In chunks: resamples x values indices at once would need gigabytes for a large eval.
-    chunk = max(1, 2_000_000 // values.size)
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        picks = rng.integers(0, values.size, size=(stop - start, values.size))
-        means[start:stop] = values[picks].mean(axis=1)
-    return means
 
 
 def spread(samples: list[Sample], n: int) -> list[Sample]:
@@ -123,7 +83,7 @@ def generate_responses(
     import torch
 
     started = time.monotonic()
-    chat = ChatFormat.detect(tokenizer) if any(not isinstance(s.prompt, str) for s in samples) else None
+    chat = ChatRules.detect(tokenizer) if any(not isinstance(s.prompt, str) for s in samples) else None
     texts: list[str] = []
     for sample in samples:
         fitted = fit_prompt(sample, tokenizer, chat, max_prompt_length)
@@ -136,7 +96,9 @@ def generate_responses(
     responses: list[str] = [""] * len(texts)
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
-    options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
+    # Stops at any end-of-turn token (Gemma's <end_of_turn>, ChatML's <|im_end|>), not only at <eos>.
+    options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
+                               "eos_token_id": sorted(end_of_turn_ids(model, tokenizer))}
     if temperature > 0:
         options.update(do_sample=True, temperature=temperature, top_p=1.0, top_k=0)
         torch.manual_seed(seed)
@@ -153,28 +115,6 @@ def generate_responses(
                 responses[index] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
             task.advance(len(batch))
     return Generated(responses, time.monotonic() - started)
-
-
-def load_student(name: str, settings: Settings, adapter: Path | None = None) -> tuple[Any, Any]:
-    """A model for generation; with `adapter`, a LoRA adapter folder merged into `name` (merged weights generate
-    faster than LoRA layers left beside them), prompted with the tokenizer saved beside the adapter. A tokenizer
-    without a chat template gets ChatML, as in training."""
-    from teachkit.models import load_model_and_tokenizer, load_tokenizer
-
-    model, tokenizer = load_model_and_tokenizer(name, settings)
-    if adapter is not None:
-        from peft import PeftModel
-
-        if (adapter / "tokenizer_config.json").is_file():
-            tokenizer = load_tokenizer(str(adapter), settings)
-        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-        model.eval()
-    ensure_chat_template(tokenizer)
-    return model, tokenizer
-
-
-def is_adapter(path: Path) -> bool:
-    return (path / "adapter_config.json").is_file()
 
 
 def last_user_turn(sample: Sample) -> str:
@@ -203,12 +143,15 @@ def evaluate(
     reuse_base: Path | None = None,
     overwrite: bool = False,
     out: Output | None = None,
+    batch: bool = False,
 ) -> EvalReport:
     """Generate with the base (and the trained) student on n samples of the file, judge both, compare.
 
     `base_model` None: the base the trained folder records (`teachkit-training.json`), else `sgd.train.model`.
     `reuse_base`: an earlier report of this eval whose base responses are taken instead of generated again (one
     base run serves every checkpoint compared with it); they are judged again, so the judge may differ.
+    `batch`: the llm judge's requests go as Gemini batch jobs at the batch price, recorded beside the report; a rerun
+    of a stopped eval fetches the recorded jobs instead of submitting again.
     """
     out = out or Output()
     config = settings.sgd.eval
@@ -217,43 +160,57 @@ def evaluate(
     for path in (report_path, responses_path):
         if path.exists() and not overwrite:
             raise InputError(f"{path}: already exists; pass --overwrite to replace it")
-    if trained is not None and not trained.is_dir():
-        raise InputError(f"--trained {trained}: no such folder; give the --output-dir of `teachkit sgd train`")
+    if trained is not None:
+        trained = Path(local_model_name(str(trained), where="--trained"))
+        if not trained.is_dir():
+            raise InputError(f"--trained {trained}: no such folder; give the --output-dir of `teachkit sgd train`")
     if base_model is None:
         record = read_record(trained) if trained is not None else None
         base_model = record.base_model if record is not None else settings.sgd.train.model
+    local_model_name(base_model, where="--base-model")  # a wrong spec stops before any generation
     samples = spread(load_samples(eval_path), config.n)
-    judge = open_judge(settings, model=judge_model)
+    comparer = open_comparer(settings, trained, judge_model)
+    # Under --judge pairwise the absolute means beside the win rate are acts scores: free, and never a second bill.
+    judge = ActsJudge() if comparer is not None else open_judge(settings, model=judge_model)
+    jobs = judge_in_batch_jobs(judge, settings, report_path, out) if batch else None
     quiet_libraries(out)
 
     generation = {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
                   "batch_size": config.batch_size, "max_prompt_length": config.max_prompt_length, "seed": config.seed}
     runs: dict[str, Generated] = {}
-    students: list[tuple[str, str, Path | None]] = []
+    students: list[tuple[str, str, str | None]] = []
     if reuse_base is not None:
         runs["base"] = Generated(reused_responses(reuse_base, samples, base_model, generation), 0.0)
     else:
         students.append(("base", base_model, None))
     if trained is not None:
-        # An adapter goes onto the base model; a full checkpoint is loaded as it is.
-        students.append(("trained", base_model, trained) if is_adapter(trained) else ("trained", str(trained), None))
-    for label, name, adapter in students:
-        model, tokenizer = load_student(name, settings, adapter)
+        students.append(("trained", str(trained), base_model if is_adapter(trained) else None))
+    for label, name, base in students:
+        # An adapter goes onto the base model, merged; a full checkpoint is loaded as it is.
+        student = load_student(name, settings, base=base)
         runs[label] = generate_responses(
-            model, tokenizer, samples, max_prompt_length=config.max_prompt_length,
+            student.model, student.tokenizer, samples, max_prompt_length=config.max_prompt_length,
             max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, temperature=config.temperature,
             seed=config.seed, label=label, out=out,
         )
-        del model
+        del student
         gc.collect()
 
     judgements = asyncio.run(judge_all(judge, samples, {label: run.responses for label, run in runs.items()}, out))
+    if jobs is not None:
+        jobs.finished()
+    outcomes = None
+    if comparer is not None:
+        outcomes = asyncio.run(compare_pairs(comparer, samples, runs["base"].responses, runs["trained"].responses,
+                                             out))
     base_scores = [j.score for j in judgements["base"]]
     document: dict[str, Any] = {
         "eval_file": str(eval_path),
         "samples": len(samples),
         "judge": judge.describe(),
         "judge_stats": judge.stats.as_dict(),
+        **({"judge_batch": {"jobs": [job.name for job in jobs.record.jobs], **jobs.ledger.summary()}}
+           if jobs is not None else {}),
         "generation": generation,
         "base": {"model": base_model, "seconds": round(runs["base"].seconds, 1), **score_stats(base_scores)},
     }
@@ -263,8 +220,15 @@ def evaluate(
         trained_scores = [j.score for j in judgements["trained"]]
         document["trained"] = {"model": str(trained), "seconds": round(runs["trained"].seconds, 1),
                                **score_stats(trained_scores)}
-        document["difference"] = paired_bootstrap(base_scores, trained_scores, resamples=config.bootstrap,
-                                                  seed=config.seed, groups=[s.dialogue_id for s in samples])
+        document["difference"] = paired_scores_bootstrap(base_scores, trained_scores, resamples=config.bootstrap,
+                                                         seed=config.seed, groups=[s.dialogue_id for s in samples])
+    if comparer is not None and outcomes is not None:
+        document["pairwise"] = {
+            "judge": comparer.describe(),
+            **pairwise_summary(outcomes, [s.dialogue_id for s in samples], resamples=config.bootstrap,
+                               seed=config.seed),
+            "judge_stats": comparer.stats.as_dict(),
+        }
     pairs = []
     for index, sample in enumerate(samples):
         base = judgements["base"][index]
@@ -279,16 +243,57 @@ def evaluate(
             trained_response=runs["trained"].responses[index] if other is not None else None,
             trained_score=other.score if other is not None else None,
             trained_reasons=(other.reasons or other.error or "") if other is not None else "",
+            pairwise=outcomes[index].outcome if outcomes is not None else None,
+            pairwise_reasons=outcomes[index].reasons() if outcomes is not None else "",
         ))
     write_records(responses_path, pairs)
     document["responses_file"] = str(responses_path)
     with atomic_write(report_path) as handle:
         json.dump(document, handle, indent=2)
         handle.write("\n")
-    counts = {"samples": len(samples), **judge.stats.as_dict()}
+    counts = {"samples": len(samples), **(comparer or judge).stats.as_dict()}
     write_manifest(report_path, settings=settings, inputs=[eval_path], started_at=started_at, counts=counts)
     write_manifest(responses_path, settings=settings, inputs=[eval_path], started_at=started_at, counts=counts)
     return EvalReport(document, report_path, responses_path)
+
+
+def open_comparer(settings: Settings, trained: Path | None, judge_model: str | None) -> PairwiseJudge | None:
+    """The pairwise comparer under `--judge pairwise` (None for the other judges), checked before any generation."""
+    kind = settings.judge.kind
+    if kind == "group":
+        raise InputError("--judge group ranks the completions of a GRPO group in `teachkit sgd train`; sgd eval "
+                         "takes acts, llm, mix or pairwise")
+    if kind != "pairwise":
+        return None
+    if trained is None:
+        raise InputError("--judge pairwise compares the base and the trained student: pass --trained DIR")
+    return open_pairwise_judge(settings, model=judge_model)
+
+
+async def compare_pairs(
+    comparer: PairwiseJudge, samples: list[Sample], base: list[str], trained: list[str], out: Output
+) -> list[PairOutcome]:
+    """Base and trained replies compared in both orders (one event loop, so the judge's client lives in one)."""
+    try:
+        with out.progress("comparing", total=len(samples), unit="pairs") as task:
+            outcomes = await compare_both_orders(comparer, samples, base, trained)
+            task.advance(len(samples))
+    finally:
+        await comparer.aclose()
+    return outcomes
+
+
+def judge_in_batch_jobs(judge: Judge, settings: Settings, report_path: Path, out: Output) -> Any:
+    """Route the llm judge's requests through batch jobs recorded beside the report (`--batch`)."""
+    from teachkit.llm.gemini_batch import BatchClient, job_record_path
+    from teachkit.sgd.judges import LlmJudge, MixJudge
+
+    llm = judge.llm if isinstance(judge, MixJudge) else judge
+    if not isinstance(llm, LlmJudge):
+        raise InputError("--batch: the acts judge calls no model; use it with --judge llm or --judge mix")
+    llm.client = BatchClient(llm.client, job_record_path(report_path), poll=settings.batch, output=out,
+                             stage={"command": "sgd eval", "out": str(report_path)})
+    return llm.client
 
 
 def reused_responses(report: Path, samples: list[Sample], base_model: str, generation: dict[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from teachkit.console import Output
-from teachkit.errors import InputError
+from teachkit.errors import InputError, ProviderFault
 from teachkit.jsonl import ResumableAppender, read_records
 from teachkit.llm import Message, ModelClient, ModelRequest, ModelResult
 from teachkit.records import Sample
@@ -31,12 +32,14 @@ MAX_CRITERIA = 6
 # An unusable reply is asked once more, sampled: at the judge's usual temperature 0 it would come back the same.
 RETRY_TEMPERATURE = 0.7
 UNUSABLE_REPLY = {"malformed", "empty"}
+# One short sentence per criterion: bounded so that 6 of them fit the output budget even from a rambling model.
+MAX_CRITERION_CHARS = 200
 RUBRIC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "criteria": {
             "type": "array",
-            "items": {"type": "string"},
+            "items": {"type": "string", "maxLength": MAX_CRITERION_CHARS},
             "minItems": MIN_CRITERIA,
             "maxItems": MAX_CRITERIA,
         }
@@ -150,12 +153,14 @@ async def write_rubrics(
     overwrite: bool = False,
     limit: int | None = None,
     output: Output | None = None,
+    batch_size: int | None = None,
 ) -> RubricResult:
     """Samples of `in_path` with a rubric each, appended to `out_path` as they are done.
 
     A sample that already has a rubric is copied as it is. A sample whose rubric failed is left out and listed:
     `--resume` asks again after a provider error (failures are never cached); after two unusable replies (fewer
-    than 3 criteria) it needs `--resume --no-cache` for fresh ones.
+    than 3 criteria) it needs `--resume --no-cache` for fresh ones. A fault no retry mends (a rejected key, a wrong
+    model name, a spent daily quota) raises `ProviderFault` at once, with what is done kept for `--resume`.
     """
     output = output or Output()
     in_path, out_path = Path(in_path), Path(out_path)
@@ -166,7 +171,7 @@ async def write_rubrics(
     if limit is not None:
         total = min(total, limit)
     result.samples = total
-    batch_size = max(16, client.settings.concurrency * 4)
+    batch_size = batch_size or max(16, client.settings.concurrency * 4)
     with ResumableAppender(out_path, Sample, resume=resume, overwrite=overwrite, warn=output.warn) as appender, \
             output.progress("rubrics", total=total, unit="samples") as bar:
 
@@ -190,7 +195,13 @@ async def write_rubrics(
                 result.stopped_by_budget = True
                 result.not_started += len(batch)
                 continue
-            replies, rubrics = await _ask(client, batch, result)
+            try:
+                replies, rubrics = await _ask(client, batch, result)
+            except ProviderFault as fault:
+                raise ProviderFault(
+                    f"{fault}. {result.written + result.kept + result.resumed} samples with a rubric are in "
+                    f"{out_path}; fix it and rerun with --resume for the others"
+                ) from None
             for sample, reply, (criteria, error) in zip(batch, replies, rubrics, strict=True):
                 if criteria is not None:
                     appender.append(sample.model_copy(update={"rubric": criteria}))
@@ -310,16 +321,63 @@ def rubric_file(
     overwrite: bool = False,
     limit: int | None = None,
     output: Output | None = None,
+    batch: bool = False,
+    wait: bool = True,
+    fetch_only: bool = False,
 ) -> tuple[RubricResult, dict[str, Any]]:
-    """The `rubric` stage: rubrics for `in_path` into `out_path` with its manifest; (result, judge ledger)."""
+    """The `rubric` stage: rubrics for `in_path` into `out_path` with its manifest; (result, judge ledger).
+
+    `batch`: every request goes in one Gemini batch job at the batch price (`llm/gemini_batch.py`), recorded in
+    `OUT.batch.json` before waiting; `--resume` fetches the recorded job instead of submitting again. `wait` False
+    returns at once after submitting (raises `BatchPending`); `fetch_only` (`teachkit batch fetch`) never submits.
+    """
     from teachkit.llm import open_client
     from teachkit.manifest import now_iso, write_manifest
 
     started = now_iso()
     client = open_client(judge_model, settings, role="judge", max_cost=max_cost)
-    result = run_rubrics(in_path, out_path, client, resume=resume, overwrite=overwrite, limit=limit, output=output)
-    ledger = client.ledger.summary()
+    if not batch:
+        result = run_rubrics(in_path, out_path, client, resume=resume, overwrite=overwrite, limit=limit,
+                             output=output)
+        ledger = client.ledger.summary()
+        extra: dict[str, Any] = {"judge": ledger}
+    else:
+        from teachkit.llm.gemini_batch import BatchClient, job_record_path
+
+        record = job_record_path(out_path)
+        if record.exists() and overwrite:
+            record.unlink()
+        elif record.exists() and not resume:
+            raise InputError(f"{record}: a batch job was submitted for {out_path}; add --resume to fetch it, or "
+                             "--overwrite to submit anew")
+        stage = {"command": "sgd rubric", "in": str(in_path), "out": str(out_path), "limit": limit}
+        jobs = BatchClient(client, record, poll=settings.batch, wait=wait, submit=not fetch_only,
+                           output=output, stage=stage)
+        # One job for the whole file: a batch job is paid per token, not per call, and waits the same for 10 or 10,000.
+        result = run_rubrics(in_path, out_path, jobs, resume=resume, overwrite=overwrite, limit=limit,
+                             output=output, batch_size=sys.maxsize)
+        jobs.finished()
+        ledger = jobs.ledger.summary()
+        extra = {"judge": ledger, "batch_jobs": [job.name for job in jobs.record.jobs]}
     write_manifest(out_path, settings=settings, inputs=[in_path], counts=result.counts(), started_at=started,
-                   extra={"judge": ledger, "failed": [{"id": i, "error": e} for i, e in result.failed]})
+                   extra={**extra, "failed": [{"id": i, "error": e} for i, e in result.failed]})
     return result, ledger
 
+
+def fetch_rubric_jobs(
+    record: Any, record_path: Path, settings: Settings, *, wait: bool = True, output: Output | None = None
+) -> tuple[RubricResult, dict[str, Any]]:
+    """`teachkit batch fetch`: finish the `sgd rubric --batch` run that submitted the jobs of `record`, submitting
+    nothing new."""
+    from teachkit.llm.gemini_batch import job_record_path
+
+    stage = record.stage
+    if stage.get("command") != "sgd rubric":
+        raise InputError(f"{record_path}: jobs of `teachkit {stage.get('command', '?')}`; rerun that command with "
+                         "--batch: it fetches the recorded jobs instead of submitting again")
+    out_path = Path(stage["out"])
+    if Path(record_path).resolve() != job_record_path(out_path).resolve():
+        raise InputError(f"{record_path}: records jobs for {out_path}; keep it beside that file as "
+                         f"{job_record_path(out_path).name}")
+    return rubric_file(Path(stage["in"]), out_path, settings, judge_model=record.model_spec, resume=True,
+                       limit=stage.get("limit"), output=output, batch=True, wait=wait, fetch_only=True)

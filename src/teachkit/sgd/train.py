@@ -21,71 +21,18 @@ from typing import Any
 from teachkit.console import Output, ProgressTask
 from teachkit.errors import InputError
 from teachkit.jsonl import read_records
+from teachkit.llm.spec import local_model_name
 from teachkit.manifest import now_iso
 from teachkit.records import Sample
 from teachkit.settings import Settings
 from teachkit.sgd.judges import Judge, open_judge
 from teachkit.sgd.prompts import CONVERSATION_HEADER, window_start
-from teachkit.train.chat import ensure_chat_template
-from teachkit.train.lora import lora_config
-from teachkit.train.precision import Precision, choose_precision
-from teachkit.train.progress import TimeLimit, quiet_libraries
+from teachkit.students.chat_template import ChatRules
+from teachkit.students.lora import lora_config
+from teachkit.students.precision import Precision, training_precision
+from teachkit.students.progress import TimeLimit, quiet_libraries
 
 # --- prompts that fit the student ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChatFormat:
-    """What the student's chat template accepts, found by rendering probes rather than by model name."""
-
-    system_role: bool
-    alternation_required: bool
-
-    @classmethod
-    def detect(cls, tokenizer: Any, model_name: str = "the model") -> ChatFormat:
-        if not getattr(tokenizer, "chat_template", None):
-            raise InputError(
-                f"{model_name}: its tokenizer has no chat template; use an instruction-tuned (chat) model, or "
-                "compile the samples with --prompt-format text"
-            )
-        marker = "teachkit-system-probe"
-        probe = [{"role": "system", "content": marker}, {"role": "user", "content": "hello"}]
-        # Gemma 2 raises on a system message; other templates drop it silently. Both mean: no system role.
-        rendered = render_or_none(tokenizer, probe)
-        system_role = rendered is not None and marker in rendered
-        doubled = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
-        alternation_required = render_or_none(tokenizer, doubled) is None
-        return cls(system_role=system_role, alternation_required=alternation_required)
-
-
-def render_or_none(tokenizer: Any, messages: list[dict[str, str]]) -> str | None:
-    from jinja2.exceptions import TemplateError
-
-    try:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    except TemplateError:
-        return None
-
-
-def adapt_messages(messages: list[dict[str, str]], chat: ChatFormat) -> list[dict[str, str]]:
-    """Fold the system message into the first user turn when the template has no system role, and merge
-    consecutive turns of one role when it requires strict alternation."""
-    messages = [dict(m) for m in messages]
-    if not chat.system_role and messages and messages[0]["role"] == "system":
-        system = messages.pop(0)["content"]
-        if messages and messages[0]["role"] == "user":
-            messages[0]["content"] = f"{system}\n\n{messages[0]['content']}"
-        else:
-            messages.insert(0, {"role": "user", "content": system})
-    if chat.alternation_required:
-        merged: list[dict[str, str]] = []
-        for message in messages:
-            if merged and merged[-1]["role"] == message["role"]:
-                merged[-1]["content"] += "\n\n" + message["content"]
-            else:
-                merged.append(message)
-        messages = merged
-    return messages
 
 
 @dataclass
@@ -103,7 +50,7 @@ def count_prompt_tokens(tokenizer: Any, prompt: list[dict[str, str]] | str) -> i
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def fit_prompt(sample: Sample, tokenizer: Any, chat: ChatFormat | None, max_tokens: int) -> FittedPrompt:
+def fit_prompt(sample: Sample, tokenizer: Any, chat: ChatRules | None, max_tokens: int) -> FittedPrompt:
     """The sample's prompt in a form the student accepts, cut to `max_tokens` by dropping the oldest turns.
 
     The system message (instructions, task, service results) and the latest user turn are always kept; the kept
@@ -118,7 +65,7 @@ def fit_prompt(sample: Sample, tokenizer: Any, chat: ChatFormat | None, max_toke
     turns = messages[len(system):]
 
     def build(start: int) -> list[dict[str, str]]:
-        return adapt_messages(system + turns[start:], chat)
+        return chat.fit(system + turns[start:])
 
     full = build(0)
     tokens = count_prompt_tokens(tokenizer, full)
@@ -178,7 +125,9 @@ def completion_text(completion: Any) -> str:
 class JudgeReward:
     """The GRPO reward function: one judge score per completion, None where the judge failed.
 
-    Async, so TRL awaits it on its event loop and the judge scores the whole generation batch concurrently.
+    Async, so TRL awaits it on its event loop and the judge scores the whole generation batch concurrently. The
+    group judge takes the completions of one `sample_id` (one prompt) in the batch as one group and scores them in
+    one request; its scores are the rewards as they are (GRPO normalises them within the group).
     """
 
     def __init__(self, judge: Judge, samples: dict[str, Sample]):
@@ -322,14 +271,29 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def check_batch_shape(config: Any) -> None:
-    """TRL's rule, said in teachkit's flags before any model is loaded."""
+def check_batch_shape(config: Any, judge_kind: str = "acts") -> None:
+    """TRL's rule, said in teachkit's flags before any model is loaded; and the group judge's.
+
+    TRL (1.16, `GRPOTrainer._prepare_inputs`) calls the reward function once per process per generation batch,
+    `per_device_train_batch_size x gradient_accumulation_steps` completions, in which its `RepeatSampler` puts each
+    prompt's `num_generations` completions one after another. On one device the generation batch therefore holds
+    whole groups; on several, each process gets a contiguous slice of the global batch, and a group is whole in one
+    process only when the slice is a multiple of the group. The group judge needs the whole group in one call.
+    """
     batch = config.per_device_train_batch_size * world_size() * config.gradient_accumulation_steps
     if batch % config.num_generations != 0:
         raise InputError(
             f"--per-device-train-batch-size {config.per_device_train_batch_size} x {world_size()} device(s) x "
             f"--gradient-accumulation-steps {config.gradient_accumulation_steps} = {batch} completions per "
             f"generation batch, which must be divisible by --num-generations {config.num_generations}"
+        )
+    local = config.per_device_train_batch_size * config.gradient_accumulation_steps
+    if judge_kind == "group" and local % config.num_generations != 0:
+        raise InputError(
+            f"--judge group: --per-device-train-batch-size {config.per_device_train_batch_size} x "
+            f"--gradient-accumulation-steps {config.gradient_accumulation_steps} = {local} completions per device, "
+            f"which must be divisible by --num-generations {config.num_generations} so that each device judges whole "
+            "groups"
         )
 
 
@@ -362,7 +326,7 @@ class GrpoRun:
     samples: list[Sample]
     output_dir: Path
     resume_from: str | None
-    chat: ChatFormat | None
+    chat: ChatRules | None
     prompts_cut: int
     prompts_over_limit: int
     precision: Precision
@@ -381,8 +345,9 @@ def prepare_run(
     """Everything up to `trainer.train()`: checks, samples, judge, student, prompts that fit, the GRPOTrainer."""
     out = out or Output()
     config = settings.sgd.train
+    local_model_name(config.model, where="--model")  # a wrong spec stops before the samples and the judge
     output_dir = Path(config.output_dir)
-    check_batch_shape(config)
+    check_batch_shape(config, settings.judge.kind)
     checkpoints = existing_checkpoints(output_dir)
     if checkpoints and not resume and not overwrite:
         raise InputError(
@@ -397,17 +362,16 @@ def prepare_run(
     judge = open_judge(settings, model=judge_model)
     quiet_libraries(out)
 
-    from teachkit.models import load_model_and_tokenizer, resolve_model
+    from teachkit.students.loading import load_student
 
-    precision = choose_precision()
-    base_path = resolve_model(config.model, settings)
+    precision = training_precision(cpu_bf16_autocast=config.cpu_bf16_autocast)
     # Loaded on the CPU: the trainer moves it to this process's device (one per process under accelerate launch).
-    model, tokenizer = load_model_and_tokenizer(base_path, settings, device="cpu", dtype=precision.dtype,
-                                                for_training=True)
+    student = load_student(config.model, settings, device="cpu", dtype=precision.dtype, for_training=True)
+    model, tokenizer, base_path = student.model, student.tokenizer, student.path
     needs_chat = any(not isinstance(s.prompt, str) for s in samples)
-    if needs_chat and ensure_chat_template(tokenizer):
+    if needs_chat and student.chatml_added:
         out.info(f"{config.model}: no chat template; training with ChatML (saved with the tokenizer)")
-    chat = ChatFormat.detect(tokenizer, config.model) if needs_chat else None
+    chat = ChatRules.detect(tokenizer, config.model) if needs_chat else None
     if chat is not None and not chat.system_role:
         out.info(f"{config.model}: the chat template has no system role; the system message goes into the first "
                  "user turn")
@@ -460,7 +424,8 @@ def prepare_run(
 
 TRAIN_SETTINGS = ("model", "use_lora", "lora_r", "lora_alpha", "max_steps", "learning_rate", "num_generations",
                   "per_device_train_batch_size", "gradient_accumulation_steps", "max_prompt_length",
-                  "max_completion_length", "beta", "loss_type", "temperature", "use_vllm", "seed", "max_minutes")
+                  "max_completion_length", "beta", "loss_type", "temperature", "use_vllm", "seed", "max_minutes",
+                  "cpu_bf16_autocast")
 
 
 def train_grpo(
@@ -475,7 +440,7 @@ def train_grpo(
     """Train `settings.sgd.train.model` with GRPO on the samples in `train_path`; save the model (the LoRA adapter
     with `use_lora`), tokenizer, model card and `teachkit-training.json` into the output dir; return what happened."""
     from teachkit.records import TrainedModel
-    from teachkit.train.artifacts import save_trained, training_data
+    from teachkit.students.artifacts import save_trained, training_data
 
     out = out or Output()
     config = settings.sgd.train

@@ -10,6 +10,18 @@ It answers `POST .../models/{model}:generateContent` on every path version: the 
 A queued `str` is a model reply with that text; a `dict` is sent as the JSON body (status 200, or the `error.code`
 it holds); a `Reply` is sent as it is. Without a script the fake echoes the last user message. Token counts are
 word counts, so tests can predict usage and cost.
+
+A `str` reply (and the echo) is answered the way Gemini 2.5 answers, thinking included:
+- `gemini-2.5-flash` and `-pro` think before they answer when no `thinkingBudget` is given (or -1): as many tokens as
+  `fake.dynamic_thinking` says for the model (else its family's default in `DYNAMIC_THINKING`); with a budget, at most
+  that. `gemini-2.5-flash-lite` thinks only when given a budget. Budget 0 turns thinking off, except on a `*pro*`
+  model, which answers 400 "Budget 0 is invalid. This model only works in thinking mode.".
+- Thought tokens count against `maxOutputTokens`: when thinking reaches it, the reply is `finishReason: MAX_TOKENS`
+  with `thoughtsTokenCount` and no text part; the answer is cut at what thinking leaves over.
+- `includeThoughts` adds a thought part. Models before 2.5 do not think.
+
+`fake.fail_every_request("api_key" | "unauthenticated" | "permission" | "not_found" | "bad_request")` makes every
+request meet the fault Gemini sends for that (its real error bodies); `fail_every_request(None)` mends it.
 """
 
 from __future__ import annotations
@@ -20,6 +32,9 @@ from typing import Any
 from teachkit.testing.scripted_server import RecordedRequest, Reply, ReplyLike, ScriptedServer, word_count
 
 _GENERATE = re.compile(r"/models/(?P<model>[^/:]+):generateContent$")
+_VERSION = re.compile(r"gemini-(\d+(?:\.\d+)?)")
+# Tokens a model thinks when left to decide (real ones vary from hundreds to thousands with the prompt).
+DYNAMIC_THINKING = {"flash": 600, "flash-lite": 600, "pro": 1200}
 
 
 def request_texts(body: Any) -> tuple[str, str]:
@@ -73,6 +88,46 @@ def error(status: int, message: str, status_name: str, details: list[dict[str, A
     return Reply(status, body)
 
 
+def api_key_not_valid() -> Reply:
+    """What the Developer API answers to a wrong key: a 400, not a 401."""
+    message = "API key not valid. Please pass a valid API key."
+    return error(400, message, "INVALID_ARGUMENT", [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
+         "metadata": {"service": "generativelanguage.googleapis.com"}},
+        {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message},
+    ])
+
+
+def unauthenticated() -> Reply:
+    """Vertex AI with an expired or wrong access token."""
+    return error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "
+                 "other valid authentication credential. See https://developers.google.com/identity/sign-in/web/"
+                 "devconsole-project.", "UNAUTHENTICATED")
+
+
+def permission_denied() -> Reply:
+    return error(403, "The caller does not have permission", "PERMISSION_DENIED")
+
+
+def model_not_found(model: str) -> Reply:
+    return error(404, f"models/{model} is not found for API version v1, or is not supported for generateContent. "
+                 "Call ListModels to see the list of available models and their supported methods.", "NOT_FOUND")
+
+
+def invalid_argument(message: str = "Invalid JSON payload received. Unknown name \"topQ\" at 'generation_config': "
+                     "Cannot find field.") -> Reply:
+    return error(400, message, "INVALID_ARGUMENT")
+
+
+FAULTS = {
+    "api_key": lambda request: api_key_not_valid(),
+    "unauthenticated": lambda request: unauthenticated(),
+    "permission": lambda request: permission_denied(),
+    "not_found": lambda request: model_not_found(request.model or "?"),
+    "bad_request": lambda request: invalid_argument(),
+}
+
+
 def rate_limited(retry_delay_s: float | None = None, *, per_day: bool = False) -> Reply:
     """A 429 as Gemini sends it: a QuotaFailure naming the quota, and a RetryInfo when a retry may pass."""
     quota = "GenerateRequestsPerDayPerProjectPerModel-FreeTier" if per_day else "GenerateRequestsPerMinutePerProjectPerModel"
@@ -124,18 +179,74 @@ def blocked(where: str = "prompt", reason: str = "SAFETY") -> dict[str, Any]:
     }
 
 
+def thinking_family(model: str) -> str | None:
+    name = model.lower()
+    match = _VERSION.search(name)
+    if not match or float(match.group(1)) < 2.5:
+        return None
+    return next((family for family in ("flash-lite", "flash", "pro") if family in name), None)
+
+
+def config_value(config: dict[str, Any], camel: str, snake: str) -> Any:
+    # google-genai sends generationConfig's own fields in camelCase but thinkingConfig's as it got them (snake_case
+    # from a dict or a ThinkingConfig); the real API reads both spellings.
+    return config.get(camel, config.get(snake))
+
+
 class FakeGemini(ScriptedServer):
+    def __init__(self, *, dynamic_thinking: dict[str, int] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.dynamic_thinking: dict[str, int] = dict(dynamic_thinking or {})
+
+    def fail_every_request(self, fault: str | None) -> None:
+        """Answer every request with one of `FAULTS` (None: answer normally again)."""
+        self.fault = FAULTS[fault] if fault is not None else None
+
     def route(self, method: str, path: str) -> str | None:
         match = _GENERATE.search(path)
         return match.group("model") if method == "POST" and match else None
 
+    def prompt_text(self, request: RecordedRequest) -> str:
+        return request_texts(request.body)[1]
+
+    def answer(self, reply: str, request: RecordedRequest) -> dict[str, Any] | Reply:
+        """A model's answer `reply`, after the thinking its model and generationConfig call for."""
+        prompt, last_user = request_texts(request.body)
+        body = request.body if isinstance(request.body, dict) else {}
+        config = body.get("generationConfig") or {}
+        thinking = config_value(config, "thinkingConfig", "thinking_config") or {}
+        budget = config_value(thinking, "thinkingBudget", "thinking_budget")
+        include = bool(config_value(thinking, "includeThoughts", "include_thoughts"))
+        max_output = config_value(config, "maxOutputTokens", "max_output_tokens")
+        family = thinking_family(request.model or "")
+        thoughts = 0
+        if family is not None:
+            if budget == 0 and family == "pro":
+                return invalid_argument("Budget 0 is invalid. This model only works in thinking mode.")
+            dynamic = self.dynamic_thinking.get(request.model or "", DYNAMIC_THINKING[family])
+            if budget is None:
+                thoughts = 0 if family == "flash-lite" else dynamic
+            elif budget < 0:
+                thoughts = dynamic
+            else:
+                thoughts = min(dynamic, budget)
+        if max_output is not None and thoughts >= max_output:
+            usage = {"promptTokenCount": word_count(prompt), "thoughtsTokenCount": max_output}
+            usage["totalTokenCount"] = sum(usage.values())
+            return {"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}],
+                    "usageMetadata": usage, "modelVersion": "fake"}
+        finish = "STOP"
+        if max_output is not None and word_count(reply) > max_output - thoughts:
+            reply, finish = " ".join(reply.split()[: max_output - thoughts]), "MAX_TOKENS"
+        summary = f"**Thinking it over** I was asked: {last_user[:60]}" if include and thoughts else None
+        return text(reply, thoughts=summary, finish_reason=finish, prompt_tokens=word_count(prompt),
+                    thoughts_tokens=thoughts or None)
+
     def render(self, reply: ReplyLike | None, request: RecordedRequest) -> Reply:
         if reply is None:
-            prompt, last_user = request_texts(request.body)
-            reply = text(f"echo: {last_user}", prompt_tokens=word_count(prompt))
+            reply = self.answer(f"echo: {request_texts(request.body)[1]}", request)
         elif isinstance(reply, str):
-            prompt, _ = request_texts(request.body)
-            reply = text(reply, prompt_tokens=word_count(prompt))
+            reply = self.answer(reply, request)
         if isinstance(reply, dict):
             status = reply.get("error", {}).get("code", 200) if isinstance(reply.get("error"), dict) else 200
             return Reply(status, reply)

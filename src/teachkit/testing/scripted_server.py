@@ -1,15 +1,21 @@
 """What the fake Gemini and OpenAI servers share: a loopback HTTP server whose replies a test scripts.
 
-A reply comes from, in order: the injected random failure (`failure_rate`), the queue (`push`), the reply function
-(`reply_fn`), or the protocol's default (an echo of the last user message). Every request is recorded. A `Reply`
-may delay, hang (accept the request and never answer, until the server stops), or carry any status and body, so
-that the real SDKs meet real 429s, 503s, timeouts, malformed and empty replies.
+A reply comes from, in order: the fault every request meets (`fault`, a server with a bad key or a wrong model
+name), the injected random failure (`failure_rate`), the replies queued for requests that contain a text
+(`reply_to`), the queue (`push`), the reply function (`reply_fn`), or the protocol's default (an echo of the last
+user message). Every request is recorded. A `Reply` may delay, hang (accept the request and never answer, until the
+server stops), or carry any status and body, so that the real SDKs meet real 429s, 503s, timeouts, malformed and
+empty replies.
+
+Concurrent requests arrive in any order: a test that sends several at once and cares which gets which reply keys
+them by content with `reply_to`, never by their order in `push`.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -26,6 +32,12 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     # Idle keep-alive connections hold a handler thread each; closing must not wait for clients to leave.
     block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that cancelled its request (a run stopped by a fault) closed the connection under the reply.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass
@@ -71,10 +83,12 @@ class ScriptedServer:
         self.failure_rate = failure_rate
         self.failure_statuses = failure_statuses
         self.reply_fn: ReplyFn | None = None
+        self.fault: ReplyFn | None = None
         self.requests: list[RecordedRequest] = []
         self.injected_failures = 0
         self.seed = seed
         self._queue: deque[ReplyLike] = deque()
+        self._keyed: list[tuple[str, deque[ReplyLike]]] = []
         self._attempts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._release = threading.Event()
@@ -88,9 +102,15 @@ class ScriptedServer:
         with self._lock:
             self._queue.extend(replies)
 
+    def reply_to(self, contains: str, *replies: ReplyLike) -> None:
+        """Queue replies for the requests whose prompt (`prompt_text`) contains `contains`, in their order."""
+        with self._lock:
+            self._keyed.append((contains, deque(replies)))
+
     def clear(self) -> None:
         with self._lock:
             self._queue.clear()
+            self._keyed.clear()
             self.requests.clear()
             self._attempts.clear()
             self.injected_failures = 0
@@ -112,6 +132,10 @@ class ScriptedServer:
     def failure(self, status: int) -> Reply:
         raise NotImplementedError
 
+    def prompt_text(self, request: RecordedRequest) -> str:
+        """What `reply_to` matches: the whole request body here, the last user message where a protocol says."""
+        return json.dumps(request.body)
+
     def not_found(self, path: str) -> Reply:
         return Reply(404, {"error": {"code": 404, "message": f"no route for {path}", "status": "NOT_FOUND"}})
 
@@ -122,9 +146,12 @@ class ScriptedServer:
         return None
 
     def _next_reply(self, request: RecordedRequest) -> Reply:
+        if self.fault is not None:
+            return self.render(self.fault(request), request)
         refused = self.precheck(request)
         if refused is not None:
             return refused
+        prompt = self.prompt_text(request) if self._keyed else ""
         with self._lock:
             if self.failure_rate:
                 # Drawn from (seed, request, attempt) rather than from one stream, so that which request fails
@@ -135,7 +162,11 @@ class ScriptedServer:
                 if draw.random() < self.failure_rate:
                     self.injected_failures += 1
                     return self.failure(draw.choice(self.failure_statuses))
-            scripted = self._queue.popleft() if self._queue else None
+            keyed = next((queue for contains, queue in self._keyed if queue and contains in prompt), None)
+            if keyed is not None:
+                scripted = keyed.popleft()
+            else:
+                scripted = self._queue.popleft() if self._queue else None
         if scripted is None and self.reply_fn is not None:
             scripted = self.reply_fn(request)
         return self.render(scripted, request)
