@@ -273,3 +273,25 @@ def test_bad_training_file_exits_2_with_the_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["crafter", "finetune", str(train)])
     assert result.exit_code == 2
     assert f"{train}:1:" in result.stderr and "more" in result.stderr
+
+
+def test_the_lean_loss_equals_trls_own_loss_on_the_same_batch(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # The trainer skips TRL's fused LM head (its entropy and accuracy logs cost a third of a step on a CPU); the loss
+    # it trains on must stay TRL's: the mean over reply tokens.
+    import torch
+    from trl import SFTTrainer
+
+    train = write_examples(tmp_path / "train.jsonl", "messages", count=8)
+    settings = load_settings(None, {"crafter.finetune.local_model": str(tiny_model_dir),
+                                    "crafter.finetune.output_dir": str(tmp_path / "out"),
+                                    "crafter.finetune.batch_size": 4})
+    run = prepare_local(FinetuneRequest(train), check_training_files(train, None, settings, Output()), settings,
+                        Output())
+    assert type(run.trainer).compute_loss is not SFTTrainer.compute_loss
+    batch = next(iter(run.trainer.get_train_dataloader()))
+    assert (batch["labels"] == -100).any() and (batch["labels"] != -100).any()
+    items = int((batch["labels"][:, 1:] != -100).sum())
+    with torch.no_grad():
+        lean = run.trainer.compute_loss(run.trainer.model, dict(batch), num_items_in_batch=items)
+        trl = SFTTrainer.compute_loss(run.trainer, run.trainer.model, dict(batch), num_items_in_batch=items)
+    assert float(lean) == pytest.approx(float(trl), rel=1e-4)
