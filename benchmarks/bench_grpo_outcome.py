@@ -21,14 +21,15 @@ import sys
 import time
 from pathlib import Path
 
+from teachkit.checkpoints import load_tokenizer
 from teachkit.console import Output
 from teachkit.jsonl import read_records, write_records
-from teachkit.models import load_tokenizer
 from teachkit.records import Sample
 from teachkit.settings import load_settings
 from teachkit.sgd.compile import CompileOptions, compile_samples
 from teachkit.sgd.evaluate import evaluate
-from teachkit.sgd.train import fit_prompt, train_grpo
+from teachkit.sgd.prompt_fit import fit_prompt
+from teachkit.sgd.train import train_grpo
 from teachkit.students.chat_template import ChatRules
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -91,7 +91,7 @@ def plain_run(train: Path, steps: int, warmup: int, batch: int, autocast: bool) 
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from teachkit.models import ensure_embedded_model
+    from teachkit.checkpoints import ensure_embedded_model
     from teachkit.settings import load_settings
 
     path = ensure_embedded_model(load_settings())

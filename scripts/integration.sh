@@ -13,7 +13,7 @@ scripts/integration-setup.sh
 work="${INTEGRATION_DIR:-runs/integration}"
 mkdir -p "$work"
 port="${INTEGRATION_PORT:-$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
-model_dir="$(.venv/bin/python -c 'from teachkit.models import ensure_embedded_model
+model_dir="$(.venv/bin/python -c 'from teachkit.checkpoints import ensure_embedded_model
 from teachkit.settings import load_settings
 print(ensure_embedded_model(load_settings()))')"
 

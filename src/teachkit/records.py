@@ -224,3 +224,118 @@ class SgdEvalPair(Record):
                           "compared, or a comparison failed"
     )
     pairwise_reasons: str = Field("", description="--judge pairwise: each order's verdict and the judge's reasons")
+
+
+# --- Evaluation ----------------------------------------------------------------------------------------------
+
+
+class EvalCommand(Part):
+    """How the report was made."""
+
+    name: str = Field(description="the command: crafter eval or sgd eval")
+    argv: list[str] = Field(default_factory=list, description="the command line, secret-bearing flags masked")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="the settings sections the evaluation read (dotted section -> values), "
+        "secrets masked")
+    started_at: str = ""
+    ended_at: str = ""
+
+
+class EvalModel(Part):
+    """One model (or built-in policy) the evaluation measured."""
+
+    label: str = Field(description="its part: policy, baseline, random (crafter); base, trained (sgd)")
+    spec: str = Field(description="as given: a model spec, a student folder, an HF id, scripted or random")
+    loaded: str = Field("", description="what was loaded, where it says more than spec (an adapter on its base)")
+    seconds: float | None = Field(None, description="time it took to answer every item, where measured")
+    details: dict[str, Any] = Field(default_factory=dict, description="how it was prompted or run")
+
+
+class ItemScores(Part):
+    """One item every model was measured on, with each model's score on it."""
+
+    id: str = Field(description="the episode id of a seed (crafter) or the sample id (sgd)")
+    group: str | None = Field(None, description="items of one group are not independent (an SGD dialogue's turns)")
+    scores: dict[str, float | None] = Field(description="model label -> its score on the item (`item_score` says "
+                                                        "what it is); None: not scored (the judge failed)")
+
+
+class ScoreSummary(Part):
+    """A model's scores over the items, and the pipeline's own statistics."""
+
+    items: int
+    scored: int
+    failed: int = Field(0, description="items left unscored (a judge failure)")
+    mean: float | None = None
+    stdev: float | None = None
+    min: float | None = None
+    max: float | None = None
+    statistics: dict[str, float | None] = Field(
+        default_factory=dict, description="statistics of the whole set that are not a mean of item scores "
+        "(crafter_score, invalid_rate_%, ...)")
+
+
+class PairedDifference(Part):
+    """`model` minus `baseline` in one statistic, over the items both were measured on, with a paired bootstrap
+    interval (`students.bootstrap`)."""
+
+    statistic: str = Field(description="mean_score (the mean of item scores) or one of `statistics`")
+    model: str = Field(description="label of the model the difference is of")
+    baseline: str = Field(description="label of the model it is measured against")
+    model_value: float | None = None
+    baseline_value: float | None = None
+    difference: float | None = Field(description="None: no item has both scores")
+    ci95: list[float] | None = Field(description="[low, high]: the 2.5th and 97.5th percentile over resamples")
+    pairs: int = Field(description="items both were scored on")
+    resamples: int
+    interval_above_zero: bool
+    groups: int | None = Field(None, description="groups among the pairs, where items come in groups")
+    ci95_by_group: list[float] | None = Field(None, description="the interval when whole groups are resampled")
+
+
+class EvalReport(Record):
+    """The report of every evaluation, `crafter eval` and `sgd eval` alike: the models, each item's scores, each
+    model's summary, the paired differences with their intervals, and how it was made (docs/eval-report.md).
+
+    The fields after `differences` are each pipeline's own detail, as it wrote them before the shared record; a
+    field the pipeline does not write is left out of the file (None here).
+    """
+
+    pipeline: Literal["crafter", "sgd"]
+    command: EvalCommand
+    item_score: str = Field(description="what an item's score is: the achievements unlocked in an episode (crafter), "
+                                        "the judge's score from 0 to 1 (sgd)")
+    models: list[EvalModel]
+    items: list[ItemScores]
+    summaries: dict[str, ScoreSummary] = Field(description="model label -> its summary")
+    differences: list[PairedDifference] = Field(default_factory=list)
+    # crafter eval
+    seeds: list[int] | None = None
+    max_steps: int | None = None
+    difficulty: str | None = None
+    policies: dict[str, dict[str, Any]] | None = Field(None, description="crafter: label -> the policy and its "
+                                                                         "statistics, success rates included")
+    comparison: list[dict[str, Any]] | None = Field(None, description="crafter: policy vs baseline, per statistic")
+    comparison_to_random: list[dict[str, Any]] | None = Field(None, description="crafter: policy vs random")
+    # sgd eval
+    eval_file: str | None = None
+    samples: int | None = None
+    judge: str | None = None
+    judge_stats: dict[str, Any] | None = None
+    judge_batch: dict[str, Any] | None = None
+    generation: dict[str, Any] | None = None
+    base: dict[str, Any] | None = Field(None, description="sgd: the base student's model, time and score statistics")
+    trained: dict[str, Any] | None = None
+    difference: dict[str, Any] | None = Field(None, description="sgd: trained - base, as `differences[0]`")
+    pairwise: dict[str, Any] | None = Field(None, description="sgd --judge pairwise: win rate and position bias")
+    responses_file: str | None = None
+
+    def to_json(self) -> str:
+        """The report as written: the other pipeline's fields left out."""
+        unused = {name for name in PIPELINE_FIELDS if getattr(self, name) is None}
+        return self.model_dump_json(indent=2, exclude=unused) + "\n"
+
+
+PIPELINE_FIELDS = ("seeds", "max_steps", "difficulty", "policies", "comparison", "comparison_to_random", "eval_file",
+                   "samples", "judge", "judge_stats", "judge_batch", "generation", "base", "trained", "difference",
+                   "pairwise", "responses_file")

@@ -14,7 +14,15 @@ from teachkit.cli.main import app
 from teachkit.crafter.evaluate import STATISTICS, open_policy, paired_difference
 from teachkit.jsonl import read_records
 from teachkit.llm.spec import parse_for_role
-from teachkit.records import Episode, EpisodeTotals, StudentPrompt, TrainedModel, TrainingData, TuningJob
+from teachkit.records import (
+    Episode,
+    EpisodeTotals,
+    EvalReport,
+    StudentPrompt,
+    TrainedModel,
+    TrainingData,
+    TuningJob,
+)
 from teachkit.settings import load_settings
 from teachkit.sft_data.formats import Example, render
 from teachkit.students.artifacts import write_record
@@ -98,6 +106,8 @@ def test_scripted_and_random_play_through_the_rollout_loop(tmp_path: Path) -> No
     # The baseline is the random policy: it is the random row, not played a second time.
     assert set(results["policies"]) == {"policy", "baseline"} and not out.with_name("builtin.random.jsonl").exists()
     assert results["comparison_to_random"] == results["comparison"]
+    shared = EvalReport.model_validate_json(out.read_text())
+    assert [(d.model, d.baseline) for d in shared.differences] == [("policy", "baseline")] * len(STATISTICS)
 
 
 def test_the_random_row_is_always_in_the_report(student_dir: Path, tmp_path: Path) -> None:
@@ -114,6 +124,19 @@ def test_the_random_row_is_always_in_the_report(student_dir: Path, tmp_path: Pat
     assert rows["crafter_score"]["baseline"] == results["policies"]["random"]["crafter_score"]
     assert summary["random_crafter_score"] == results["policies"]["random"]["crafter_score"]
     assert "score_over_random" in summary and "random_%" in summary["achievements"][0]
+    # The record every evaluation writes: each seed's achievements per policy, and the comparisons as differences.
+    shared = EvalReport.model_validate_json(out.read_text())
+    assert shared.pipeline == "crafter" and [m.label for m in shared.models] == ["policy", "baseline", "random"]
+    assert shared.models[0].spec == f"local:{student_dir}" and shared.models[0].details["observation_format"] == "compact"
+    assert [item.id for item in shared.items] == [e.id for e in random_episodes]
+    assert [item.scores["random"] for item in shared.items] == [len(set(e.totals.achievements))
+                                                                 for e in random_episodes]
+    assert round(shared.summaries["random"].mean, 2) == results["policies"]["random"]["mean_achievements"]
+    assert {(d.baseline, d.statistic) for d in shared.differences} == {
+        (baseline, name) for baseline in ("baseline", "random") for name in STATISTICS}
+    over_random = next(d for d in shared.differences if (d.baseline, d.statistic) == ("random", "crafter_score"))
+    assert over_random.difference == summary["score_over_random"] and over_random.pairs == 2
+    assert shared.command.name == "crafter eval" and shared.command.settings["crafter.eval"]["episodes"] == 2
 
 
 def test_resume_replays_no_finished_episode(student_dir: Path, tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from teachkit.cli.main import app
 from teachkit.crafter.prompts import system_prompt
+from teachkit.sft_data import limits
 from teachkit.sft_data.formats import Example
 from teachkit.sft_data.tokens import TokenCounter, estimate_tokens
-from teachkit.vertex import limits
 from tests.crafter.episode_factory import make_episode, varied_episodes, write_episodes
 
 runner = CliRunner()

@@ -180,7 +180,7 @@ def test_a_served_model_as_a_student_names_the_roles_it_can_serve():
 
 
 def test_local_model_names_resolve_for_from_pretrained(tiny_model_dir, tmp_path):
-    from teachkit.models import resolve_model
+    from teachkit.checkpoints import resolve_model
 
     settings = fast_settings(tmp_path)
     assert resolve_model(f"local:{tiny_model_dir}", settings) == str(tiny_model_dir.resolve())

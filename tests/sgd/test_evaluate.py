@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from teachkit.cli.main import app
 from teachkit.jsonl import read_records, write_records
-from teachkit.records import SgdEvalPair, TrainedModel
+from teachkit.records import EvalReport, SgdEvalPair, TrainedModel
 from teachkit.sgd.evaluate import score_stats, spread
 from teachkit.students.artifacts import write_record
 from tests.sgd.test_judges import API_KEY, CONFIRM, OFFER, REQUEST_CITY, graded_reply
@@ -87,6 +87,16 @@ def test_eval_base_vs_adapter_with_the_acts_judge(tiny_model_dir, adapter_dir, t
     # The adapter changes what the model says; greedy decoding makes each side reproducible.
     assert [p.base_response for p in pairs] != [p.trained_response for p in pairs]
     assert (tmp_path / "eval" / "report.json.manifest.json").is_file()
+    # The record every evaluation writes: items, summaries and the paired difference agree with the sgd fields.
+    shared = EvalReport.model_validate_json(report.read_text())
+    assert shared.pipeline == "sgd" and [m.label for m in shared.models] == ["base", "trained"]
+    assert [(item.id, item.group) for item in shared.items] == [(s.id, s.dialogue_id) for s in EVAL_SAMPLES[:2]]
+    assert [item.scores for item in shared.items] == [{"base": p.base_score, "trained": p.trained_score} for p in pairs]
+    assert shared.summaries["trained"].mean == document["trained"]["mean"] and shared.summaries["base"].items == 2
+    (difference,) = shared.differences
+    assert (difference.model, difference.baseline, difference.pairs) == ("trained", "base", 2)
+    assert difference.difference == pytest.approx(difference.model_value - difference.baseline_value)
+    assert shared.command.name == "sgd eval" and shared.command.settings["sgd.eval"]["n"] == 2
 
     again = cli(*args)
     assert again.exit_code == 2 and "--overwrite" in again.stderr

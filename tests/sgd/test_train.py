@@ -20,12 +20,9 @@ from teachkit.jsonl import write_records
 from teachkit.records import ChatMessage, Sample
 from teachkit.settings import load_settings
 from teachkit.sgd.judges import SCORE_CACHE_FILE, ActsJudge, ScoreCache, open_judge
-from teachkit.sgd.train import (
-    JudgeReward,
-    count_prompt_tokens,
-    fit_prompt,
-    prepare_run,
-)
+from teachkit.sgd.prompt_fit import count_prompt_tokens, fit_prompt
+from teachkit.sgd.rewards import JudgeReward
+from teachkit.sgd.train import prepare_run
 from teachkit.students.chat_template import ChatRules
 from tests.conftest import GEMMA2_TEMPLATE
 from tests.sgd.test_judges import API_KEY, OFFER, REQUEST_CITY, graded_reply, make_sample

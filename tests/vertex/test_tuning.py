@@ -202,6 +202,23 @@ def test_dry_run_prints_the_plan_and_touches_nothing(gcp_env: dict, gcs: FaultyP
     assert not list(tmp_path.glob("*.tuning-*.json"))
 
 
+def test_the_python_api_tunes_on_vertex_as_the_command_does(gcp_env: dict, gcs: FaultyProxy,
+                                                             vertex: FakeVertexTuning, tmp_path: Path) -> None:
+    from teachkit.api import crafter
+    from teachkit.crafter.finetune import FinetuneRequest
+    from teachkit.settings import load_settings
+
+    train = write_vertex_file(tmp_path / "train.jsonl", 6)
+    settings = load_settings(overrides={"crafter.finetune.backend": "vertex", "vertex.epochs": 2})
+    planned = crafter.finetune(settings, FinetuneRequest(train=train, dry_run=True))
+    command = json.loads(run_cli("--json", "crafter", "finetune", str(train), "--backend", "vertex", "--dry-run",
+                                 "--epochs", "2").stdout)
+    assert planned.title == "crafter finetune"
+    assert planned.tables["uploads"] == command["uploads"] and planned.tables["job_request"] == command["job_request"]
+    assert planned.data["estimated_cost_usd"] == command["estimated_cost_usd"]
+    assert gcs.requests == [] and vertex.requests == []
+
+
 def test_missing_project_and_bucket_exit_2_saying_what_to_set(tmp_path: Path) -> None:
     train = write_vertex_file(tmp_path / "train.jsonl", 2)
     result = run_cli("crafter", "finetune", str(train), "--backend", "vertex")

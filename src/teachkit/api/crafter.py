@@ -16,8 +16,9 @@ from teachkit.settings import Settings
 if TYPE_CHECKING:  # the request classes' modules import numba, crafter or torch: only when a stage runs
     from teachkit.crafter.dagger import DaggerRequest
     from teachkit.crafter.evaluate import EvalRequest
-    from teachkit.crafter.finetune import FinetuneRequest
+    from teachkit.crafter.finetune import FinetuneRequest, FinetuneResult
     from teachkit.crafter.rollout import RolloutRequest
+    from teachkit.vertex.tune import VertexResult
 
 
 def rollout(settings: Settings, request: RolloutRequest, output: Output | None = None) -> StageSummary:
@@ -57,10 +58,23 @@ def format(
 
 def finetune(settings: Settings, request: FinetuneRequest, output: Output | None = None) -> StageSummary:
     """`teachkit crafter finetune`: the configured backend (local TRL SFT + LoRA, or a Vertex AI tuning job)."""
-    from teachkit.crafter.finetune import run_finetune
-
-    result = run_finetune(request, settings, output)
+    result = finetune_on_backend(settings, request, output)
     return StageSummary("crafter finetune", result.summary, result.tables)
+
+
+def finetune_on_backend(settings: Settings, request: FinetuneRequest,
+                        output: Output | None = None) -> FinetuneResult | VertexResult:
+    """`crafter.finetune.backend`'s run, for this function and the command alike: a Vertex AI tuning job
+    (`teachkit.vertex.tune`, which any pipeline's data may use; Crafter says how its data prompts the student) or
+    the local trainer (`crafter.finetune`)."""
+    from teachkit.crafter.finetune import run_finetune, student_prompt_of_file
+
+    if settings.crafter.finetune.backend == "vertex":
+        from teachkit.vertex.tune import finetune_on_vertex
+
+        return finetune_on_vertex(request.train, request.validation, settings, output or Output(),
+                                  prompt_of=student_prompt_of_file, wait=request.wait, dry_run=request.dry_run)
+    return run_finetune(request, settings, output)
 
 
 def eval(settings: Settings, request: EvalRequest, output: Output | None = None) -> StageSummary:

@@ -18,6 +18,15 @@ NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor writ
 Seed = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
 
+Batch = Annotated[
+    bool, typer.Option("--batch", help="Send the judge's requests as one Gemini batch job: half the price, replies "
+                                       "within 24 h (gemini: models only).")
+]
+NoWait = Annotated[
+    bool, typer.Option("--no-wait", help="With --batch: return once the job is submitted; pick it up later with "
+                                         "--resume or `teachkit batch fetch`.")
+]
+
 
 class SnakeCaseFlags(TyperCommand):
     """A command that also accepts the seed pipeline's snake_case flags (`--output_dir`, `--learning_rate`) as

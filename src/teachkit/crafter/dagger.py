@@ -290,7 +290,7 @@ def play_round(run: DaggerRun, index: int, beta: float, student_spec: str | None
         return None
     student = None
     if student_spec is not None:
-        student = open_policy(student_spec, "student", run.settings, like=run.prompt, output=output).teacher
+        student = open_policy(student_spec, "student", run.settings, like=run.prompt, output=output).player
     player = LabellingPlayer(teacher, student, beta=beta, round_index=index)
     seeds = run.seeds(index)
     hashed = hashlib.sha256(json.dumps({"dagger_round": index, "teacher": teacher.spec, "student": student_spec,

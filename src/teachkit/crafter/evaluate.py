@@ -4,14 +4,14 @@
 
 A policy is a student folder (`crafter finetune --backend local` output: adapter or merged), any local checkpoint,
 HF id or `smollm2-135m`, bare or as `local:NAME` (played by `local_policy.LocalPolicy`, one batched forward pass
-per step for all episodes in flight), a model spec (`vertex:projects/P/locations/L/endpoints/ID` for a tuned Gemini, `openai:MODEL@URL`,
-`gemini:MODEL`), a Vertex tuning job record (`<data>.tuning-ID.json`, played through its endpoint), or `scripted` /
-`random`. Episodes are played by the rollout loop (`play.play_episodes`). The report always holds the random
-policy's row too (played on the same seeds when neither policy is `random`: it costs seconds), with the policy's
+per step for all episodes in flight), a served model spec (a tuned model's endpoint, `openai:MODEL@URL`,
+`gemini:MODEL`), a tuning job record (`<data>.tuning-ID.json`, played through its endpoint: `students.served`), or
+`scripted` / `random`. Episodes are played by the rollout loop (`play.play_episodes`). The report always holds the
+random policy's row too (played on the same seeds when neither policy is `random`: it costs seconds), with the policy's
 paired difference to it.
 
 Every student is prompted as its training data prompted it (system prompt, observation format, earlier turns,
-reply style): a local student from its `teachkit-training.json`, a Vertex-tuned one from its job record, any other
+reply style): a local student from its `teachkit-training.json`, a cloud-tuned one from its job record, any other
 from `--prompt-like` (a student folder, a job record or the fine-tuning data file); `--observation` / `--history`
 override. A served student (`served_policy.ServedStudent`) gets the same messages a local one does. A model spec
 with no known training prompt is played as a teacher (rules, recent steps, the action enum). A baseline with no
@@ -19,10 +19,10 @@ training record of its own is prompted like the policy. The baseline plays the s
 paired: the difference of each statistic comes with a bootstrap 95% interval over resampled seeds
 (`students.bootstrap`).
 
-Writes OUT (the results as JSON), OUT's stem + `.policy.jsonl` / `.baseline.jsonl` / `.random.jsonl` (the
-episodes, readable by `crafter report`, appended as each episode ends), OUT's stem + `.png` (success rate per
-achievement, every policy), each with its `.manifest.json`. `--resume` keeps the episodes already in those files
-and plays only the seeds they lack.
+Writes OUT (the evaluation report every eval writes: `records.EvalReport`, docs/eval-report.md), OUT's stem +
+`.policy.jsonl` / `.baseline.jsonl` / `.random.jsonl` (the episodes, readable by `crafter report`, appended as each
+episode ends), OUT's stem + `.png` (success rate per achievement, every policy), each with its `.manifest.json`.
+`--resume` keeps the episodes already in those files and plays only the seeds they lack.
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ from teachkit.crafter.play import PlayConfig, episode_id, play_episodes
 from teachkit.crafter.report import RolloutTally, bar_chart
 from teachkit.crafter.teachers import Teacher, open_teacher
 from teachkit.errors import InputError
-from teachkit.jsonl import ResumableAppender, atomic_write, read_records
+from teachkit.eval_report import eval_command, score_summary, write_eval_report
+from teachkit.jsonl import ResumableAppender, read_records
 from teachkit.llm.spec import parse_for_role
 from teachkit.manifest import now_iso, write_manifest
-from teachkit.records import Episode, StudentPrompt
+from teachkit.records import Episode, EvalModel, EvalReport, ItemScores, PairedDifference, StudentPrompt
 from teachkit.settings import Settings
 from teachkit.students.bootstrap import paired_bootstrap
 
@@ -57,7 +58,7 @@ class Policy:
 
     label: str
     spec: str
-    teacher: Teacher
+    player: Teacher  # what decides in the rollout loop: a student, a served model or a built-in policy
     observation_format: str
     prompt: StudentPrompt | None = None
     loaded: str = ""
@@ -72,7 +73,7 @@ class Policy:
             data["history"] = self.prompt.history
             data["with_thoughts"] = self.prompt.with_thoughts
             # A served student writes its reply as text; a local one scores the 17 replies or generates.
-            data["decode"] = getattr(self.teacher, "decode", "text")
+            data["decode"] = getattr(self.player, "decode", "text")
         return data
 
 
@@ -89,8 +90,8 @@ def student_prompt_of(name: str) -> StudentPrompt | None:
 
 def prompt_like(path: Path) -> StudentPrompt:
     """`--prompt-like PATH`: the prompt of a student folder, of a tuning job record, or of fine-tuning data."""
-    from teachkit.sft_data.formats import detect_target
-    from teachkit.vertex.job_records import read_job_record
+    from teachkit.sft_data.formats import TARGETS, detect_target
+    from teachkit.students.served import prompt_of_job_record
 
     path = Path(path)
     where = f"--prompt-like {path}"
@@ -103,18 +104,14 @@ def prompt_like(path: Path) -> StudentPrompt:
         raise InputError(f"{where}: no such file or folder; give a student folder, a tuning job record or the "
                          "fine-tuning data file")
     if path.suffix == ".json":
-        record = read_job_record(path)
-        if record.prompt is None:
-            raise InputError(f"{where}: the job record holds no prompt (written by an older teachkit); give the "
-                             f"training data instead: --prompt-like {record.training_data.path}")
-        return record.prompt
+        return prompt_of_job_record(path, where=where)
     from teachkit.crafter.finetune import student_prompt_of_file
     from teachkit.jsonl import read_json_lines
 
     first = next((record for _, record in read_json_lines(path)), None)
     target = detect_target(first) if first is not None else None
     if target is None:
-        raise InputError(f"{where}: not fine-tuning data (vertex, messages or prompt-completion examples)")
+        raise InputError(f"{where}: not fine-tuning data ({', '.join(TARGETS[:-1])} or {TARGETS[-1]} examples)")
     return student_prompt_of_file(path, target)
 
 
@@ -129,13 +126,10 @@ def open_policy(spec: str, label: str, settings: Settings, *, like: StudentPromp
     kind, spec = choice.kind, choice.name
     trained: StudentPrompt | None = None
     if kind == "job":
-        from teachkit.vertex.job_records import read_job_record
+        from teachkit.students.served import tuned_endpoint
 
-        record = read_job_record(Path(spec))
-        if not record.endpoint:
-            raise InputError(f"{spec}: the job has no endpoint yet ({record.state}); check it with "
-                             f"`teachkit crafter finetune status {spec}`")
-        spec, kind, trained = f"vertex:{record.endpoint}", "served", record.prompt
+        endpoint = tuned_endpoint(spec)
+        spec, kind, trained = endpoint.spec, "served", endpoint.prompt
     elif kind == "local":
         trained = student_prompt_of(spec)
     if kind != "builtin" and label == "policy" and config.prompt_like is not None:
@@ -148,6 +142,7 @@ def open_policy(spec: str, label: str, settings: Settings, *, like: StudentPromp
         if kind == "served":
             notes.append(f"{label} {spec}: no training prompt known; played as a teacher (rules, recent steps, the "
                          "action enum). Give its tuning job record or --prompt-like to play it as a student")
+        # The built-in policies, and a model never trained on our prompt, play as a teacher does.
         return Policy(label, spec, open_teacher(spec, play_settings, where=where), observation, notes=notes)
 
     prompt = (trained or like or StudentPrompt()).model_copy()
@@ -173,10 +168,10 @@ def open_policy(spec: str, label: str, settings: Settings, *, like: StudentPromp
     quiet_libraries(output or Output())
     decode = config.decode if config.decode != "auto" else ("generate" if prompt.with_thoughts else "score")
     student = load_student(spec, settings)
-    teacher = LocalPolicy(f"local:{spec}", student.model, student.tokenizer, prompt,
-                          decode=decode, max_new_tokens=config.max_new_tokens,
-                          cpu_bf16_autocast=config.cpu_bf16_autocast)
-    return Policy(label, teacher.spec, teacher, observation, prompt, student.loaded, notes)
+    player = LocalPolicy(f"local:{spec}", student.model, student.tokenizer, prompt,
+                         decode=decode, max_new_tokens=config.max_new_tokens,
+                         cpu_bf16_autocast=config.cpu_bf16_autocast)
+    return Policy(label, player.spec, player, observation, prompt, student.loaded, notes)
 
 
 def eval_seeds(settings: Settings) -> list[int]:
@@ -221,7 +216,7 @@ def play_policy(policy: Policy, seeds: Sequence[int], settings: Settings, output
                     if steps % 50 == 0:
                         bar.update(steps=steps)
 
-                async for episode in play_episodes(to_play, policy.teacher, play, concurrency=config.concurrency,
+                async for episode in play_episodes(to_play, policy.player, play, concurrency=config.concurrency,
                                                    on_step=on_step):
                     episodes[episode.seed] = episode
                     if appender is not None:
@@ -231,7 +226,7 @@ def play_policy(policy: Policy, seeds: Sequence[int], settings: Settings, output
                         output.info(f"{policy.label} {episode.id}: {len(episode.totals.achievements)} achievements "
                                     f"in {episode.totals.steps} steps")
         finally:
-            await policy.teacher.aclose()
+            await policy.player.aclose()
             if appender is not None:
                 appender.close()
 
@@ -315,6 +310,38 @@ def comparison_rows(policy: Sequence[Episode], baseline: Sequence[Episode], samp
     return rows
 
 
+def shared_report(results: dict[str, Any], policies: Sequence[tuple[Policy, Sequence[Episode]]], seeds: list[int],
+                  settings: Settings, started_at: str) -> EvalReport:
+    """The results in the shape every evaluation writes (`records.EvalReport`): an episode's score is the number
+    of achievements it unlocked; the statistics of each policy and the comparison rows as differences."""
+    config = settings.crafter.eval
+    random_label = next(p.label for p, _ in policies if p.spec == RANDOM)
+    differences = [
+        PairedDifference(statistic=row["statistic"], model="policy", baseline=baseline, model_value=row["policy"],
+                         baseline_value=row["baseline"], difference=row["difference"],
+                         ci95=[row["ci95_low"], row["ci95_high"]], pairs=len(seeds),
+                         resamples=config.bootstrap_samples, interval_above_zero=row["ci95_low"] > 0)
+        for key, baseline in (("comparison", "baseline"), ("comparison_to_random", random_label))
+        # A random baseline's two comparisons are one.
+        if not (key == "comparison_to_random" and baseline == "baseline")
+        for row in results.get(key, [])
+    ]
+    achievements = {p.label: [float(len(set(e.totals.achievements))) for e in episodes] for p, episodes in policies}
+    return EvalReport(
+        pipeline="crafter",
+        command=eval_command("crafter eval", settings, ["crafter.eval"], started_at),
+        item_score=f"the achievements unlocked in the episode (of {len(ACHIEVEMENTS)})",
+        models=[EvalModel(label=p.label, spec=p.spec, loaded=p.loaded, details=p.describe()) for p, _ in policies],
+        items=[ItemScores(id=episode_id(seed), scores={label: counts[index] for label, counts in achievements.items()})
+               for index, seed in enumerate(seeds)],
+        summaries={p.label: score_summary(achievements[p.label], {name: round(statistic(episodes), 4)
+                                                                  for name, statistic in STATISTICS.items()})
+                   for p, episodes in policies},
+        differences=differences,
+        **results,
+    )
+
+
 # --- the command ---------------------------------------------------------------------------------------------------
 
 
@@ -388,9 +415,7 @@ def run_eval(settings: Settings, request: EvalRequest,
     ]
     bar_chart([f"{p.label}: {p.spec}" for p, _ in policies],
               [(paths[p.label], tally_of(episodes)) for p, episodes in policies], paths["chart"])
-    with atomic_write(paths["results"]) as handle:
-        json.dump(results, handle, indent=2)
-        handle.write("\n")
+    write_eval_report(paths["results"], shared_report(results, policies, seeds, settings, started_at))
     write_manifest(paths["results"], settings=settings, started_at=started_at,
                    inputs=[paths[p.label] for p, _ in policies],
                    counts={"episodes": len(seeds), "policies": len(policies)})

@@ -1,5 +1,5 @@
-"""A student served behind the provider layer (a Vertex AI tuned endpoint, a Gemini tuned model, an OpenAI-compatible
-server) as a Crafter policy, prompted as its training data prompted it.
+"""A student served behind the provider layer (a tuned model's endpoint, an OpenAI-compatible server) as a Crafter
+policy, prompted as its training data prompted it.
 
 The teacher path (`teachers.LLMTeacher`) prompts with the rules, the recent-steps history and an action enum; a
 student tuned on `crafter format` data was shown something else: its own system prompt (or none), earlier

@@ -29,10 +29,6 @@ if TYPE_CHECKING:
     from teachkit.llm import ModelClient
     from teachkit.settings import Settings
 
-# Providers whose replies can be held to the action enum (or a schema of action lists) by the server.
-STRUCTURED_PROVIDERS = ("gemini", "vertex", "openai")
-
-
 @dataclass
 class Turn:
     """One episode in flight that needs a decision."""
@@ -154,9 +150,9 @@ class ScriptedTeacher:
 class LLMTeacher:
     """A model behind the provider layer, prompted with the rules, the recent steps and the observation.
 
-    With `structured` and a provider that supports it, the reply is held to the action enum (one action) or to a
-    JSON list of actions (several); otherwise the model writes `Thought: ... / Action: NAME` and the reply is read
-    tolerantly. `enable_thinking` asks for the model's thoughts and records them per step.
+    With `structured` (a served model: its server can do it), the reply is held to the action enum (one action)
+    or to a JSON list of actions (several); otherwise the model writes `Thought: ... / Action: NAME` and the reply
+    is read tolerantly. `enable_thinking` asks for the model's thoughts and records them per step.
     """
 
     batch_size = 1
@@ -174,7 +170,7 @@ class LLMTeacher:
         self.client = client
         self.spec = client.spec
         self.observation_format = observation_format
-        self.structured = structured and client.provider.name in STRUCTURED_PROVIDERS
+        self.structured = structured
         self.enable_thinking = enable_thinking
         self.system = system
 
@@ -256,6 +252,8 @@ def open_teacher(spec: str, settings: Settings, *, max_cost: float | None = None
     return LLMTeacher(
         client,
         observation_format=rollout.observation,
-        structured=rollout.structured_output,
+        # A served model's server holds the reply to the action enum (or a schema of action lists); a local one
+        # is read as text.
+        structured=rollout.structured_output and choice.kind == "served",
         enable_thinking=rollout.enable_thinking,
     )

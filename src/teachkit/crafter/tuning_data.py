@@ -41,8 +41,8 @@ from teachkit.sft_data.formats import (
     parse,
     render,
 )
-from teachkit.sft_data.tokens import ESTIMATE_NOTE, TokenCounter, tuning_cost_usd
-from teachkit.vertex.limits import vertex_limit_problems
+from teachkit.sft_data.limits import limit_problems
+from teachkit.sft_data.tokens import ESTIMATE_NOTE, TokenCounter, tuning_cost_usd, tuning_price
 
 EPISODE_FORMAT = "episodes"
 
@@ -261,10 +261,10 @@ def format_examples(
         if ignored:
             output.warn(f"{', '.join(ignored)}: ignored, {inputs[0]} is already formatted ({source})")
     counter = TokenCounter.from_settings(settings)
+    epochs, price_per_million = tuning_price(settings)
     report = FormatReport(
         inputs=inputs, output=out, target=options.target, source=source, validation_output=validation_out,
-        token_method=counter.method, epochs=settings.vertex.epochs,
-        price_per_million=settings.vertex.price_per_million_training_tokens,
+        token_method=counter.method, epochs=epochs, price_per_million=price_per_million,
         options={
             "history": options.history, "with_thoughts": options.with_thoughts, "add_system": options.add_system,
             "validation_fraction": options.validation_fraction, "subset": options.subset,
@@ -281,9 +281,9 @@ def format_examples(
         with paused_gc():
             write_all(inputs, source, options, system, counter, train, validation, report, output)
         report.not_in_subset = train.finish()
-        check_vertex_limits(report, out, options.target, "train")
+        check_target_limits(report, out, options.target, "train")
         if validation_out is not None:
-            check_vertex_limits(report, validation_out, options.target, "validation")
+            check_target_limits(report, validation_out, options.target, "validation")
     if report.too_long:
         output.warn(
             f"left out {report.too_long} examples over {options.max_tokens_per_example:,} tokens "
@@ -298,12 +298,10 @@ def format_examples(
     return report
 
 
-def check_vertex_limits(report: FormatReport, path: Path, target: str, split: str) -> None:
-    """Vertex AI refuses these files; fail before the rename so no unusable file is left."""
-    if target != "vertex":
-        return
+def check_target_limits(report: FormatReport, path: Path, target: str, split: str) -> None:
+    """The target's tuning service would refuse this file; fail before the rename so no unusable file is left."""
     counts = report.train if split == "train" else report.validation
-    problems = vertex_limit_problems(counts.bytes, counts.examples, split)
+    problems = limit_problems(target, counts.bytes, counts.examples, split)
     if problems:
         problem, fix = problems[0]
         raise InputError(f"{path}: {problem}: {fix}")

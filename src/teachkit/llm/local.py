@@ -14,9 +14,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from teachkit.checkpoints import embedded_gguf, embedded_model_dir, resolve_model
 from teachkit.llm.base import ModelRequest, ModelResult, ProviderError
+from teachkit.llm.spec import EMBEDDED_ALIASES
 from teachkit.llm.structured import parse_reply
-from teachkit.models import EMBEDDED_ALIASES, embedded_gguf, embedded_model_dir, resolve_model
 from teachkit.records import TokenUsage
 from teachkit.settings import Settings
 from teachkit.students.chat_template import StudentChat, end_of_turn_ids

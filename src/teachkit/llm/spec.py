@@ -31,6 +31,7 @@ on the Hugging Face hub, so it has to say its provider.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +41,13 @@ from pydantic import BaseModel, ConfigDict
 
 from teachkit.errors import InputError
 from teachkit.llm.providers import provider_names
-from teachkit.models import EMBEDDED_ALIASES, looks_like_path
 
 ProviderName = Literal["gemini", "vertex", "openai", "local"]
 PROVIDERS: tuple[str, ...] = get_args(ProviderName)  # the built-in ones; plugins add more (`llm/providers.py`)
 EXAMPLE = "gemini:gemini-2.5-flash"
+# The embedded default model (`checkpoints.ensure_embedded_model` converts it); a bare name, never a hub id.
+EMBEDDED_NAME = "smollm2-135m"
+EMBEDDED_ALIASES = {EMBEDDED_NAME, "smollm2-135m-instruct"}
 _BASE_URL = re.compile(r"@(https?://\S+)$")
 _VERTEX_ENDPOINT = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/endpoints/[^/]+$")
 
@@ -178,6 +181,11 @@ def model_to_call(text: str, role: Literal["teacher", "judge"], *, where: str) -
         raise InputError(f"{where} {choice.text!r}: the built-in {choice.text} policy plays Crafter without a "
                          f"model; give {_ROLE_FORMS['judge']}")
     return choice.spec
+
+
+def looks_like_path(name: str) -> bool:
+    """A name meant as a folder, not an HF id (`org/name` has a slash too, so only explicit paths count)."""
+    return name.startswith((".", os.sep, "~")) or (len(name) > 2 and name[1] == ":" and name[2] in "/\\")
 
 
 def _classify(raw: str, where: str) -> tuple[Kind, ModelSpec | None]:

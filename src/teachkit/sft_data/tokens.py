@@ -33,7 +33,7 @@ class TokenCounter:
         name = settings.crafter.format.tokenizer
         if not name:
             return cls()
-        from teachkit.models import load_tokenizer
+        from teachkit.checkpoints import load_tokenizer
 
         return cls(load_tokenizer(name, settings), name)
 
@@ -52,6 +52,12 @@ def estimate_tokens(example: Example) -> int:
     if example.system:
         tokens += -(-len(example.system) // CHARS_PER_TOKEN) + TOKENS_PER_TURN
     return tokens
+
+
+def tuning_price(settings: Settings) -> tuple[int, float]:
+    """(epochs, price per million training tokens) every format's cost estimate assumes: supervised tuning as
+    `[vertex]` configures it."""
+    return settings.vertex.epochs, settings.vertex.price_per_million_training_tokens
 
 
 def tuning_cost_usd(training_tokens: int, epochs: int, price_per_million: float) -> float:

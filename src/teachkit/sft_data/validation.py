@@ -1,5 +1,5 @@
 """Check fine-tuning files without changing them (`crafter format --validate`, and before any fine-tune), the
-limits of the vertex target included (`vertex.limits`)."""
+limits of the vertex target included (`limits`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from teachkit.console import Output
 from teachkit.errors import InputError
 from teachkit.settings import Settings
 from teachkit.sft_data.formats import TARGETS, Example, check, detect_target, parse
+from teachkit.sft_data.limits import limit_problems
 from teachkit.sft_data.tokens import TokenCounter
-from teachkit.vertex.limits import vertex_limit_problems
 
 
 @dataclass
@@ -98,9 +98,8 @@ def validate_tuning_file(
     count_batch()
     if report.examples == 0 and not report.problems:
         report.add(None, "no examples")
-    if report.target == "vertex":
-        for problem, _ in vertex_limit_problems(path.stat().st_size, report.examples, split):
-            report.add(None, problem)
+    for problem, _ in limit_problems(report.target, path.stat().st_size, report.examples, split):
+        report.add(None, problem)
     return report
 
 

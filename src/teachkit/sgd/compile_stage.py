@@ -84,7 +84,7 @@ def run_compile(
         result = compile_samples(root, out, options, eval_out=eval_out, overwrite=overwrite, output=output)
     stats = result.stats
     if tokenizer:
-        from teachkit.models import load_tokenizer
+        from teachkit.checkpoints import load_tokenizer
         from teachkit.sgd.summary import summarize_files
 
         written = [path for path in (result.out, result.eval_out) if path is not None]

@@ -6,7 +6,8 @@ the samples both were scored on (`students.bootstrap`). A sample whose score fai
 of the pairs and counted. The judge may differ from the training judge, so the training reward is not the only referee.
 `--judge pairwise` also compares the two replies of each sample in both orders (`judges.pairwise`): the win rate
 of trained over base with a bootstrap interval over dialogues, and the judge's position bias; the absolute means
-beside it are then acts scores.
+beside it are then acts scores. The report is the record every evaluation writes (`records.EvalReport`,
+docs/eval-report.md): the shared fields, then this eval's own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +22,17 @@ from typing import Any
 
 from teachkit.console import Output
 from teachkit.errors import InputError
-from teachkit.jsonl import atomic_write, read_records, write_records
+from teachkit.eval_report import (
+    eval_command,
+    paired_difference,
+    read_eval_report,
+    score_summary,
+    write_eval_report,
+)
+from teachkit.jsonl import read_records, write_records
 from teachkit.llm.spec import local_model_name
 from teachkit.manifest import now_iso, write_manifest
-from teachkit.records import Sample, SgdEvalPair
+from teachkit.records import EvalModel, EvalReport, ItemScores, Sample, SgdEvalPair
 from teachkit.settings import Settings
 from teachkit.sgd.judges import (
     ActsJudge,
@@ -38,7 +45,8 @@ from teachkit.sgd.judges import (
     open_pairwise_judge,
     pairwise_summary,
 )
-from teachkit.sgd.train import fit_prompt, load_samples
+from teachkit.sgd.prompt_fit import fit_prompt
+from teachkit.sgd.train import load_samples
 from teachkit.students.artifacts import read_record
 from teachkit.students.bootstrap import paired_scores_bootstrap
 from teachkit.students.chat_template import ChatRules, end_of_turn_ids
@@ -51,15 +59,8 @@ def responses_path_for(report: Path) -> Path:
 
 
 def score_stats(scores: list[float | None]) -> dict[str, Any]:
-    values = [s for s in scores if s is not None]
-    return {
-        "scored": len(values),
-        "failed": len(scores) - len(values),
-        "mean": statistics.fmean(values) if values else None,
-        "stdev": statistics.stdev(values) if len(values) > 1 else None,
-        "min": min(values) if values else None,
-        "max": max(values) if values else None,
-    }
+    """A model's line of the report's sgd fields: the shared summary's numbers."""
+    return score_summary(scores).model_dump(include={"scored", "failed", "mean", "stdev", "min", "max"})
 
 
 def spread(samples: list[Sample], n: int) -> list[Sample]:
@@ -125,8 +126,8 @@ def last_user_turn(sample: Sample) -> str:
 
 
 @dataclass
-class EvalReport:
-    document: dict[str, Any]
+class SgdEvalResult:
+    document: dict[str, Any]  # the report as written (`records.EvalReport`), which the command prints
     report_path: Path
     responses_path: Path
 
@@ -144,7 +145,7 @@ def evaluate(
     overwrite: bool = False,
     out: Output | None = None,
     batch: bool = False,
-) -> EvalReport:
+) -> SgdEvalResult:
     """Generate with the base (and the trained) student on n samples of the file, judge both, compare.
 
     `base_model` None: the base the trained folder records (`teachkit-training.json`), else `sgd.train.model`.
@@ -248,13 +249,39 @@ def evaluate(
         ))
     write_records(responses_path, pairs)
     document["responses_file"] = str(responses_path)
-    with atomic_write(report_path) as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
+    shared = shared_report(document, samples, runs, judgements, settings, started_at)
+    write_eval_report(report_path, shared)
     counts = {"samples": len(samples), **(comparer or judge).stats.as_dict()}
     write_manifest(report_path, settings=settings, inputs=[eval_path], started_at=started_at, counts=counts)
     write_manifest(responses_path, settings=settings, inputs=[eval_path], started_at=started_at, counts=counts)
-    return EvalReport(document, report_path, responses_path)
+    return SgdEvalResult(json.loads(shared.to_json()), report_path, responses_path)
+
+
+def shared_report(document: dict[str, Any], samples: list[Sample], runs: dict[str, Generated],
+                  judgements: dict[str, list[Judgement]], settings: Settings, started_at: str) -> EvalReport:
+    """The report in the shape every evaluation writes (`records.EvalReport`), this eval's own fields included."""
+    labels = [label for label in ("base", "trained") if label in judgements]
+    scores = {label: [j.score for j in judgements[label]] for label in labels}
+    differences = []
+    if "difference" in document:
+        differences.append(paired_difference(
+            "mean_score", "trained", "base", model_value=document["trained"]["mean"],
+            baseline_value=document["base"]["mean"], bootstrap=document["difference"]))
+    return EvalReport(
+        pipeline="sgd",
+        command=eval_command("sgd eval", settings, ["sgd.eval", "judge"], started_at),
+        item_score=f"the judge's score of the response, 0 to 1 ({document['judge']})",
+        models=[EvalModel(label=label, spec=document[label]["model"], seconds=runs[label].seconds,
+                          details={"responses_from": document[label]["responses_from"]}
+                          if "responses_from" in document[label] else {})
+                for label in labels],
+        items=[ItemScores(id=sample.id, group=sample.dialogue_id,
+                          scores={label: scores[label][index] for label in labels})
+               for index, sample in enumerate(samples)],
+        summaries={label: score_summary(scores[label]) for label in labels},
+        differences=differences,
+        **document,
+    )
 
 
 def open_comparer(settings: Settings, trained: Path | None, judge_model: str | None) -> PairwiseJudge | None:
@@ -298,12 +325,11 @@ def judge_in_batch_jobs(judge: Judge, settings: Settings, report_path: Path, out
 
 def reused_responses(report: Path, samples: list[Sample], base_model: str, generation: dict[str, Any]) -> list[str]:
     """The base responses of an earlier report, checked to answer these samples with this model and settings."""
-    try:
-        document = json.loads(Path(report).read_text(encoding="utf-8"))
-        previous_model, previous_generation = document["base"]["model"], document["generation"]
-        responses_file = Path(document["responses_file"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(f"--reuse-base {report}: not a report written by `teachkit sgd eval`") from None
+    previous = read_eval_report(report, where="--reuse-base")
+    if previous.pipeline != "sgd" or previous.base is None or previous.generation is None or not previous.responses_file:
+        raise InputError(f"--reuse-base {report}: not a report written by `teachkit sgd eval`")
+    previous_model, previous_generation = previous.base["model"], previous.generation
+    responses_file = Path(previous.responses_file)
     if previous_model != base_model:
         raise InputError(f"--reuse-base {report}: its base model is {previous_model!r}, not {base_model!r}")
     if previous_generation != generation:

@@ -23,9 +23,9 @@ from teachkit.manifest import now_iso, write_manifest
 from teachkit.records import Sample
 from teachkit.settings import Settings
 from teachkit.sft_data.formats import MODEL, USER, Example, check, render
+from teachkit.sft_data.limits import limit_problems
 from teachkit.sft_data.tokens import TokenCounter
 from teachkit.sgd.compile import choose_eval_dialogues
-from teachkit.vertex.limits import vertex_limit_problems
 
 
 def sample_example(sample: Sample) -> Example:
@@ -156,15 +156,13 @@ def format_samples(
                     count_tokens()
                 bar.advance(1)
         count_tokens()
-        if config.target == "vertex":
-            # Vertex AI would refuse these files: fail before the rename so no unusable file is left.
-            for path, name, counts in ((out, "train", report.train),
-                                       (validation_out, "validation", report.validation)):
-                problems = vertex_limit_problems(counts.bytes, counts.examples, name) if path else []
-                if problems:
-                    fix = "lower --validation-fraction" if name == "validation" else "compile fewer samples " \
-                          "(sgd compile --sample N)"
-                    raise InputError(f"{path}: {problems[0][0]}: {fix}")
+        # The tuning service would refuse these files: fail before the rename so no unusable file is left.
+        for path, name, counts in ((out, "train", report.train), (validation_out, "validation", report.validation)):
+            problems = limit_problems(config.target, counts.bytes, counts.examples, name) if path else []
+            if problems:
+                fix = "lower --validation-fraction" if name == "validation" else "compile fewer samples " \
+                      "(sgd compile --sample N)"
+                raise InputError(f"{path}: {problems[0][0]}: {fix}")
     options = {"target": config.target, "validation_fraction": config.validation_fraction, "seed": config.seed,
                "reply": "ground_truth"}
     for path, name, counts in ((out, "train", report.train), (validation_out, "validation", report.validation)):

@@ -1,6 +1,7 @@
 """`teachkit sgd train`: GRPO (TRL `GRPOTrainer`) of a student on compiled SGD samples against a judge reward.
 
-The reward function is async and scores a whole generation batch at once through the judge (and its score cache).
+The reward function (`rewards.py`) is async and scores a whole generation batch at once through the judge (and its
+score cache); the prompts are fitted to the student by `prompt_fit.py`.
 A judge failure is reward None, which TRL leaves out of the group's baseline and gives no advantage; failures are
 counted per step and in the summary. Checkpoints are saved every `save_steps`; `--resume` continues from the last
 one, and the judge's score cache keeps every score computed before a kill.
@@ -8,7 +9,6 @@ one, and the judge's score cache keeps every score computed before a kill.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
@@ -26,136 +26,12 @@ from teachkit.manifest import now_iso
 from teachkit.records import Sample
 from teachkit.settings import Settings
 from teachkit.sgd.judges import Judge, open_judge
-from teachkit.sgd.prompts import CONVERSATION_HEADER, window_start
+from teachkit.sgd.prompt_fit import fit_prompt
+from teachkit.sgd.rewards import JudgeReward, close_judge
 from teachkit.students.chat_template import ChatRules
 from teachkit.students.lora import lora_config
 from teachkit.students.precision import Precision, training_precision
 from teachkit.students.progress import TimeLimit, quiet_libraries
-
-# --- prompts that fit the student ------------------------------------------------------------------------------
-
-
-@dataclass
-class FittedPrompt:
-    prompt: list[dict[str, str]] | str
-    tokens: int
-    turns_dropped: int
-    over_limit: bool
-
-
-def count_prompt_tokens(tokenizer: Any, prompt: list[dict[str, str]] | str) -> int:
-    if isinstance(prompt, str):
-        return len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def fit_prompt(sample: Sample, tokenizer: Any, chat: ChatRules | None, max_tokens: int) -> FittedPrompt:
-    """The sample's prompt in a form the student accepts, cut to `max_tokens` by dropping the oldest turns.
-
-    The system message (instructions, task, service results) and the latest user turn are always kept; the kept
-    window opens on a user turn. A prompt still too long with only those is kept whole and flagged `over_limit`.
-    """
-    if isinstance(sample.prompt, str):
-        return fit_text_prompt(sample.prompt, tokenizer, max_tokens)
-    if chat is None:
-        raise InputError(f"sample {sample.id}: chat messages need a tokenizer with a chat template")
-    messages = [{"role": m.role, "content": m.content} for m in sample.prompt]
-    system = [m for m in messages[:1] if m["role"] == "system"]
-    turns = messages[len(system):]
-
-    def build(start: int) -> list[dict[str, str]]:
-        return chat.fit(system + turns[start:])
-
-    full = build(0)
-    tokens = count_prompt_tokens(tokenizer, full)
-    if tokens <= max_tokens:
-        return FittedPrompt(full, tokens, 0, False)
-    # Windows that open on a user turn, longest first; take the first that fits (binary search: shorter windows
-    # never have more tokens).
-    starts = sorted({window_start(turns, keep) for keep in range(len(turns), 0, -1)})
-    low, high = 0, len(starts) - 1
-    best: tuple[int, int] | None = None
-    while low <= high:
-        middle = (low + high) // 2
-        count = count_prompt_tokens(tokenizer, build(starts[middle]))
-        if count <= max_tokens:
-            best = (starts[middle], count)
-            high = middle - 1
-        else:
-            low = middle + 1
-    if best is None:
-        start = starts[-1]
-        return FittedPrompt(build(start), count_prompt_tokens(tokenizer, build(start)), start, True)
-    return FittedPrompt(build(best[0]), best[1], best[0], False)
-
-
-def fit_text_prompt(prompt: str, tokenizer: Any, max_tokens: int) -> FittedPrompt:
-    """A one-string prompt (`--prompt-format text`) cut by whole conversation lines, oldest first."""
-    tokens = count_prompt_tokens(tokenizer, prompt)
-    head, header, rest = prompt.partition(CONVERSATION_HEADER + "\n")
-    if tokens <= max_tokens or not header:
-        return FittedPrompt(prompt, tokens, 0, tokens > max_tokens)
-    lines = rest.split("\n")
-    # The last line is the "Assistant:" cue and the one before it the latest user turn: both stay.
-    dropped = 0
-    while len(lines) > 2:
-        lines.pop(0)
-        dropped += 1
-        candidate = head + header + "\n".join(lines)
-        tokens = count_prompt_tokens(tokenizer, candidate)
-        if tokens <= max_tokens:
-            return FittedPrompt(candidate, tokens, dropped, False)
-    candidate = head + header + "\n".join(lines)
-    return FittedPrompt(candidate, count_prompt_tokens(tokenizer, candidate), dropped, True)
-
-
-# --- the reward ------------------------------------------------------------------------------------------------
-
-
-def completion_text(completion: Any) -> str:
-    """TRL gives conversational completions as `[{"role": "assistant", "content": ...}]`, others as text."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list):
-        return "".join(str(m.get("content", "")) for m in completion if isinstance(m, dict))
-    return str(completion)
-
-
-class JudgeReward:
-    """The GRPO reward function: one judge score per completion, None where the judge failed.
-
-    Async, so TRL awaits it on its event loop and the judge scores the whole generation batch concurrently. The
-    group judge takes the completions of one `sample_id` (one prompt) in the batch as one group and scores them in
-    one request; its scores are the rewards as they are (GRPO normalises them within the group).
-    """
-
-    def __init__(self, judge: Judge, samples: dict[str, Sample]):
-        self.judge = judge
-        self.samples = samples
-        self.__name__ = f"judge_{judge.name}"
-        self.batches = 0
-        self.scores_seen = 0
-        self.failures_seen = 0
-
-    async def __call__(
-        self, prompts: list[Any], completions: list[Any], sample_id: list[str], log_metric: Any = None, **_: Any
-    ) -> list[float | None]:
-        stats = self.judge.stats
-        before = (stats.calls, stats.cache_hits, stats.failures)
-        samples = [self.samples[i] for i in sample_id]
-        judgements = await self.judge.judge_batch(samples, [completion_text(c) for c in completions])
-        scores = [j.score for j in judgements]
-        self.batches += 1
-        self.scores_seen += sum(1 for s in scores if s is not None)
-        failures = sum(1 for s in scores if s is None)
-        self.failures_seen += failures
-        if log_metric is not None:
-            log_metric("judge/calls", stats.calls - before[0])
-            log_metric("judge/cache_hits", stats.cache_hits - before[1])
-            log_metric("judge/failures", failures)
-        return scores
-
 
 # --- training --------------------------------------------------------------------------------------------------
 
@@ -533,12 +409,3 @@ def grpo_config(settings: Settings, output_dir: Path, precision: Precision) -> A
         # train mode (measured: 4 x 800-token prompts, 40 new tokens: 64 s -> 120 s).
         **precision.trainer_kwargs(),
     )
-
-
-def close_judge(judge: Judge, trainer: Any) -> None:
-    """Close the judge on the event loop its client was used on (TRL's daemon loop for async rewards)."""
-    loop = getattr(trainer, "async_loop", None)
-    if loop is not None and loop.is_running():
-        asyncio.run_coroutine_threadsafe(judge.aclose(), loop).result()
-    else:
-        asyncio.run(judge.aclose())

