@@ -9,10 +9,8 @@ one, and the judge's score cache keeps every score computed before a kill.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ from teachkit.sgd.rewards import JudgeReward, close_judge
 from teachkit.students.chat_template import ChatRules
 from teachkit.students.lora import lora_config
 from teachkit.students.precision import Precision, training_precision
-from teachkit.students.progress import TimeLimit, quiet_libraries
+from teachkit.students.progress import TimeLimit, quiet_libraries, resume_checkpoint
 
 # --- training --------------------------------------------------------------------------------------------------
 
@@ -173,24 +171,6 @@ def check_batch_shape(config: Any, judge_kind: str = "acts") -> None:
         )
 
 
-def existing_checkpoints(output_dir: Path) -> list[Path]:
-    if not output_dir.is_dir():
-        return []
-    return sorted(
-        (p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
-        key=lambda p: int(p.name.split("-")[-1]),
-    )
-
-
-def is_complete(checkpoint: Path) -> bool:
-    """The Trainer writes trainer_state.json last: a checkpoint without it was cut short by a kill."""
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 @dataclass
 class GrpoRun:
     """A trainer ready to train, with what the report needs to know about how it was set up."""
@@ -224,16 +204,7 @@ def prepare_run(
     local_model_name(config.model, where="--model")  # a wrong spec stops before the samples and the judge
     output_dir = Path(config.output_dir)
     check_batch_shape(config, settings.judge.kind)
-    checkpoints = existing_checkpoints(output_dir)
-    if checkpoints and not resume and not overwrite:
-        raise InputError(
-            f"{output_dir}: holds checkpoints ({checkpoints[-1].name}); add --resume to continue that run, or "
-            "--overwrite to start again"
-        )
-    if overwrite and not resume:
-        for checkpoint in checkpoints:
-            shutil.rmtree(checkpoint)
-        checkpoints = []
+    resume_from = resume_checkpoint(output_dir, resume=resume, overwrite=overwrite, out=out)
     samples = load_samples(train_path)
     judge = open_judge(settings, model=judge_model)
     quiet_libraries(out)
@@ -282,17 +253,6 @@ def prepare_run(
     # The step callback below reports progress; the default ones would print dicts on stdout (and break --json).
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    resume_from = None
-    if resume:
-        complete = [checkpoint for checkpoint in checkpoints if is_complete(checkpoint)]
-        for checkpoint in checkpoints:
-            if checkpoint not in complete:
-                out.warn(f"{checkpoint}: incomplete (the run was stopped while saving it); not resumed from")
-        if complete:
-            resume_from = str(complete[-1])
-            out.info(f"resuming from {resume_from}")
-        else:
-            out.info(f"{output_dir}: no complete checkpoint yet; starting from the beginning")
     return GrpoRun(trainer=trainer, tokenizer=tokenizer, judge=judge, reward=reward, samples=samples,
                    output_dir=output_dir, resume_from=resume_from, chat=chat, prompts_cut=cut,
                    prompts_over_limit=over, precision=precision, base_path=base_path)
