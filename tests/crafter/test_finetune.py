@@ -295,3 +295,14 @@ def test_the_lean_loss_equals_trls_own_loss_on_the_same_batch(tiny_model_dir: Pa
         lean = run.trainer.compute_loss(run.trainer.model, dict(batch), num_items_in_batch=items)
         trl = SFTTrainer.compute_loss(run.trainer, run.trainer.model, dict(batch), num_items_in_batch=items)
     assert float(lean) == pytest.approx(float(trl), rel=1e-4)
+
+
+def test_prompts_longer_than_max_length_are_one_line_and_exit_2(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # TRL keeps the first --max-length tokens: a prompt that long leaves no reply to train on.
+    train = write_examples(tmp_path / "train.jsonl", "messages", count=4, history=3)
+    out = tmp_path / "student"
+    result = CliRunner().invoke(app, finetune_args(train, tiny_model_dir, out, "--max-length", "16"))
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--max-length 16" in lines[0] and str(train) in lines[0]
+    assert not (out / TRAINING_RECORD).exists()

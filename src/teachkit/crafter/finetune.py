@@ -93,6 +93,24 @@ def prompt_completion(example: Example, rules: ChatRules) -> dict[str, Any]:
     return {"prompt": rules.fit(messages[:-1]), "completion": messages[-1:]}
 
 
+def check_replies_fit(rows: list[dict[str, Any]], tokenizer: Any, max_length: int | None, train: Path,
+                      output: Output) -> None:
+    """TRL keeps the first `max_length` tokens of an example: one whose prompt alone reaches that loses its reply
+    and is dropped silently, and a file of only such examples ends in an IndexError deep inside `datasets`."""
+    if max_length is None:
+        return
+    prompts = [len(tokenizer.apply_chat_template(row["prompt"], tokenize=True, return_dict=True,
+                                                 add_generation_prompt=True)["input_ids"]) for row in rows]
+    cut = sum(1 for length in prompts if length >= max_length)
+    if cut == len(rows):
+        raise InputError(f"{train}: every prompt is at least --max-length {max_length} tokens (the shortest is "
+                         f"{min(prompts)}), so no reply would be trained on; raise --max-length above "
+                         f"{max(prompts)} or format shorter examples (less history, no system prompt)")
+    if cut:
+        output.warn(f"{train}: {cut} of {len(rows)} prompts reach --max-length {max_length} tokens and lose their "
+                    f"reply; those examples are not trained on (the longest prompt is {max(prompts)} tokens)")
+
+
 def student_prompt(train: Path, examples: Iterable[Example], target: str) -> StudentPrompt:
     """How the training data prompts the model, for `crafter eval` to prompt the student the same way (one pass:
     `examples` may stream from a file of any size)."""
@@ -245,10 +263,12 @@ def prepare_local(request: FinetuneRequest, reports: list[ValidationReport], set
         disable_tqdm=True,
         **precision.trainer_kwargs(),
     )
+    train_rows = [prompt_completion(example, rules) for example in examples]
+    check_replies_fit(train_rows, tokenizer, config.max_length, request.train, output)
     trainer = lean_sft_trainer(SFTTrainer)(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list([prompt_completion(example, rules) for example in examples]),
+        train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list([prompt_completion(example, rules) for example in validation]) if validation
         else None,
         processing_class=tokenizer,
