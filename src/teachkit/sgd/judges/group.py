@@ -19,9 +19,9 @@ from typing import Any
 
 from teachkit.records import Sample
 from teachkit.sgd.judges.cache import ScoreCache
-from teachkit.sgd.judges.judgement import Judgement, JudgeStats
-from teachkit.sgd.judges.llm import ask_all, reasons_text, reply_object, score_value
-from teachkit.sgd.judges.template import JudgeTemplate, sample_fields
+from teachkit.sgd.judges.judgement import Judgement
+from teachkit.sgd.judges.llm import ModelJudge, ask_all, reasons_text, reply_object, score_value
+from teachkit.sgd.judges.template import sample_fields
 
 # One or two sentences per completion at most: bounded like the llm judge's reasons, so that a judge held to the
 # schema by a server's grammar cannot ramble past its output budget and leave the JSON unclosed.
@@ -81,20 +81,10 @@ def read_group_reply(result: Any, names: list[str]) -> tuple[list[float] | None,
     return values, reasons_text(parsed), None
 
 
-class GroupJudge:
+class GroupJudge(ModelJudge):
     """Scores each group of completions of one sample in one request; answers cached per group in a `ScoreCache`."""
 
     name = "group"
-
-    def __init__(self, client: Any, template: JudgeTemplate, cache: ScoreCache | None):
-        self.client = client
-        self.template = template
-        self.cache = cache
-        self.stats = JudgeStats()
-        self.options = client.sent_options()
-
-    def describe(self) -> str:
-        return f"group {self.client.spec} ({self.template.version})"
 
     def _key(self, sample: Sample, shown: list[str]) -> str:
         return ScoreCache.record_key(form="group", judge=self.client.spec, template_version=self.template.version,

@@ -94,10 +94,11 @@ async def ask_all(client: Any, requests: list[Any], on_reply: Callable[[int, Any
             record(position, reply)
 
 
-class LlmJudge:
-    """A judge model scores each response with the template; scores are cached in a `ScoreCache`."""
+class ModelJudge:
+    """What every judge that asks a model shares: its client, its template, its cache, its counts, and the options
+    its requests are sent with (part of every cache key)."""
 
-    name = "llm"
+    name = "model"
 
     def __init__(self, client: Any, template: JudgeTemplate, cache: ScoreCache | None):
         self.client = client
@@ -108,7 +109,13 @@ class LlmJudge:
         self.options = client.sent_options()
 
     def describe(self) -> str:
-        return f"llm {self.client.spec} ({self.template.version})"
+        return f"{self.name} {self.client.spec} ({self.template.version})"
+
+
+class LlmJudge(ModelJudge):
+    """A judge model scores each response with the template; scores are cached in a `ScoreCache`."""
+
+    name = "llm"
 
     def _key(self, sample: Sample, response: str) -> str:
         return ScoreCache.key(judge=self.client.spec, template_version=self.template.version, sample=sample,

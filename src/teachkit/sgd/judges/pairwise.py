@@ -20,9 +20,8 @@ from typing import Any, Literal
 from teachkit.records import Sample
 from teachkit.sgd.judges.acts import ACTS_VERSION, ActsJudge
 from teachkit.sgd.judges.cache import ScoreCache
-from teachkit.sgd.judges.judgement import JudgeStats
-from teachkit.sgd.judges.llm import MAX_REASONS_CHARS, ask_all, reasons_text, reply_object
-from teachkit.sgd.judges.template import JudgeTemplate, sample_fields
+from teachkit.sgd.judges.llm import MAX_REASONS_CHARS, ModelJudge, ask_all, reasons_text, reply_object
+from teachkit.sgd.judges.template import sample_fields
 
 Position = Literal["first", "second", "tie"]
 Outcome = Literal["win", "loss", "tie"]
@@ -58,20 +57,10 @@ def read_pairwise_reply(result: Any) -> Verdict:
     return Verdict(position, reasons_text(parsed))
 
 
-class PairwiseLlmJudge:
+class PairwiseLlmJudge(ModelJudge):
     """A judge model compares two replies to one sample; verdicts cached per (sample, first, second)."""
 
     name = "pairwise"
-
-    def __init__(self, client: Any, template: JudgeTemplate, cache: ScoreCache | None):
-        self.client = client
-        self.template = template
-        self.cache = cache
-        self.stats = JudgeStats()
-        self.options = client.sent_options()
-
-    def describe(self) -> str:
-        return f"pairwise {self.client.spec} ({self.template.version})"
 
     def _key(self, sample: Sample, first: str, second: str) -> str:
         return ScoreCache.record_key(form="pairwise", judge=self.client.spec, template_version=self.template.version,
