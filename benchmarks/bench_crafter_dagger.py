@@ -8,9 +8,10 @@ scripted teacher are then scored on the same held-out seeds.
 
 Runs, each a teachkit command (an existing output is reused unless --fresh):
   1. crafter dagger --teacher scripted --student MODEL                        (the recipe: its defaults)
-  2. crafter dagger ... --beta 1 --beta-decay 1                              (behaviour cloning: the teacher plays
-     every round, so the last round's student learned from as many labels as DAgger's; --skip-bc leaves it out)
-  3. crafter eval --policy DAGGER/student --baseline random                   (seeds 1000.., 200 steps)
+  2. crafter dagger ... --rounds 1 --episodes ROUNDS x EPISODES              (behaviour cloning on as many episodes
+     as DAgger played, on the same seeds, all played by the teacher and trained on once; --skip-bc leaves it out)
+  3. crafter eval --policy DAGGER/student --baseline random                   (seeds 1000.., 200 steps; students
+     sample their actions at the recipe's temperature, as they did in the run)
      crafter eval --policy DAGGER/round-0/student --baseline random          (BC on round 0's labels only)
      crafter eval --policy BC/student --baseline random
      crafter eval --policy scripted
@@ -29,8 +30,11 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from teachkit.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHKIT = str(Path(sys.executable).with_name("teachkit"))
@@ -49,10 +53,11 @@ def load() -> str:
 
 
 def evaluate(name: str, policy: str, results: Path, options: argparse.Namespace, timings: dict[str, float],
-             baseline: bool = True) -> dict[str, Any]:
+             baseline: bool = True, temperature: float | None = None) -> dict[str, Any]:
     if options.fresh or not results.exists():
         run(f"eval {name}", ["--quiet", "crafter", "eval", "--policy", policy,
                              *(["--baseline", "random"] if baseline else []),
+                             *(["--temperature", str(temperature)] if temperature is not None else []),
                              "--episodes", str(options.eval_episodes), "--max-steps", str(options.eval_max_steps),
                              "--seed", str(options.eval_seed), "--out", str(results), "--overwrite"], timings)
     return json.loads(results.read_text(encoding="utf-8"))
@@ -69,6 +74,13 @@ def row(name: str, results: dict[str, Any], label: str = "policy") -> dict[str, 
     return line
 
 
+def run_minutes(folder: Path) -> float:
+    """Minutes from a dagger run's start (dagger.json) to its summary being written."""
+    started = datetime.fromisoformat(json.loads((folder / "dagger.json").read_text(encoding="utf-8"))["started_at"])
+    ended = datetime.fromtimestamp((folder / "summary.json").stat().st_mtime, tz=started.tzinfo)
+    return round((ended - started).total_seconds() / 60, 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-dagger")
@@ -82,11 +94,17 @@ def main() -> int:
     parser.add_argument("--eval-max-steps", type=int, default=200)
     parser.add_argument("--eval-seed", type=int, default=1000)
     parser.add_argument("--skip-bc", action="store_true", help="leave out the behaviour-cloning run")
+    parser.add_argument("--skip-round-0", action="store_true",
+                        help="leave out the final evaluation of DAgger's round-0 student (the run's own evaluation of "
+                             "it on --round-eval-episodes seeds is still printed)")
     parser.add_argument("--fresh", action="store_true", help="redo every run, even those whose output exists")
     options = parser.parse_args()
 
     work: Path = options.work
     work.mkdir(parents=True, exist_ok=True)
+    recipe = load_settings().crafter.dagger
+    rounds, episodes = options.rounds or recipe.rounds, options.episodes or recipe.episodes
+    temperature = recipe.temperature
     overrides = [flag for name, value in (("--rounds", options.rounds), ("--episodes", options.episodes),
                                           ("--max-steps", options.max_steps),
                                           ("--eval-episodes", options.round_eval_episodes))
@@ -96,7 +114,8 @@ def main() -> int:
         env["TEACHKIT_CRAFTER__EVAL__MAX_STEPS"] = str(options.round_eval_max_steps)
     timings: dict[str, float] = {}
     loads = {"before": load()}
-    runs = {"dagger": (work / "dagger", []), "bc": (work / "bc", ["--beta", "1", "--beta-decay", "1"])}
+    bc_overrides = [*overrides, "--rounds", "1", "--episodes", str(rounds * episodes)]
+    runs = {"dagger": (work / "dagger", overrides), "bc": (work / "bc", bc_overrides)}
     for name, (folder, extra) in runs.items():
         if name == "bc" and options.skip_bc:
             continue
@@ -104,21 +123,27 @@ def main() -> int:
             if options.fresh:
                 shutil.rmtree(folder, ignore_errors=True)
             run(name, ["crafter", "dagger", "--teacher", "scripted", "--student", options.model, "--out-dir",
-                       str(folder), *overrides, *extra, "--resume"], timings, env)
+                       str(folder), *extra, "--resume"], timings, env)
         loads[f"after {name}"] = load()
 
-    dagger = evaluate("dagger", str(work / "dagger" / "student"), work / "eval-dagger.json", options, timings)
+    dagger = evaluate("dagger", str(work / "dagger" / "student"), work / "eval-dagger.json", options, timings,
+                      temperature=temperature)
     rows = [row("random", dagger, "baseline"),
             row("scripted teacher", evaluate("teacher", "scripted", work / "eval-teacher.json", options, timings,
-                                             baseline=False)),
-            row("bc: round 0 only", evaluate("round-0", str(work / "dagger" / "round-0" / "student"),
-                                             work / "eval-round-0.json", options, timings))]
+                                             baseline=False))]
+    if not options.skip_round_0:
+        rows.append(row("bc: round 0 only", evaluate("round-0", str(work / "dagger" / "round-0" / "student"),
+                                                     work / "eval-round-0.json", options, timings,
+                                                     temperature=temperature)))
     if not options.skip_bc:
-        rows.append(row("bc: same labels as dagger", evaluate("bc", str(work / "bc" / "student"),
-                                                              work / "eval-bc.json", options, timings)))
+        rows.append(row("bc: as many episodes as dagger", evaluate("bc", str(work / "bc" / "student"),
+                                                              work / "eval-bc.json", options, timings,
+                                                              temperature=temperature)))
     rows.append(row("dagger (final student)", dagger))
     loads["end"] = load()
 
+    if "dagger" not in timings:  # made by an earlier invocation: its own start time and its summary's
+        timings["dagger"] = run_minutes(work / "dagger")
     random_score = rows[0]["crafter_score"]
     final = rows[-1]
     checks = {

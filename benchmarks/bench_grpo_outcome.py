@@ -6,7 +6,10 @@ the base model on the held-out samples, trains smollm2-135m + LoRA with GRPO aga
 adapter on the same held-out samples with the same judge, and prints the difference of means with its paired
 bootstrap 95% interval. Target: +0.05 or more, interval above zero.
 
-    .venv/bin/python benchmarks/bench_grpo_outcome.py                         # the full run (about 60 min on 2 CPUs)
+    .venv/bin/python benchmarks/bench_grpo_outcome.py                         # the example corpus (about 60 min)
+    mkdir -p data/sgd && tar -xzf ../shared/data/sgd/sgd-train-dev.tar.gz -C data/sgd     # the real SGD splits
+    .venv/bin/python benchmarks/bench_grpo_outcome.py --corpus data/sgd --train-sample 3000 \
+        --held-out-sample 1500 --eval-n 300 --learning-rate 3e-4 --batch 8 --max-minutes 30   # the issue-13 run
     .venv/bin/python benchmarks/bench_grpo_outcome.py --max-steps 4 --eval-n 16   # a smoke run
     .venv/bin/python benchmarks/bench_grpo_outcome.py --device-note "1x H100"   # on a GPU machine
 
@@ -39,6 +42,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--corpus", type=Path, default=ROOT / "src" / "teachkit" / "data" / "sgd_example")
+    parser.add_argument("--train-sample", type=int, default=None,
+                        help="compile this many random train samples (the real split has 111,833; the example 445)")
+    parser.add_argument("--held-out-sample", type=int, default=None, help="the same for the dev split")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs" / "bench-grpo-outcome")
     parser.add_argument("--budget-minutes", type=float, default=60.0, help="the whole run, evals included")
     parser.add_argument("--max-minutes", type=float, default=None, help="training time (default: budget - evals)")
@@ -53,6 +59,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpu-bf16-autocast", action=argparse.BooleanOptionalAction, default=True,
+                        help="train under bf16 autocast on a CPU with avx512_bf16/AMX (sgd.train.cpu_bf16_autocast)")
     parser.add_argument("--device-note", default="2-core CPU (this machine)")
     return parser.parse_args()
 
@@ -65,8 +73,10 @@ def main() -> int:
     out = Output(quiet=False, verbose=True)
 
     train_file, held_out_file = work / "train.jsonl", work / "heldout.jsonl"
-    compile_samples(args.corpus, train_file, CompileOptions(splits=["train"]), overwrite=True)
-    compile_samples(args.corpus, held_out_file, CompileOptions(splits=["dev"]), overwrite=True)
+    compile_samples(args.corpus, train_file, CompileOptions(splits=["train"], sample=args.train_sample,
+                                                            seed=args.seed), overwrite=True)
+    compile_samples(args.corpus, held_out_file, CompileOptions(splits=["dev"], sample=args.held_out_sample,
+                                                               seed=args.seed), overwrite=True)
     # On 2 CPU cores the prompt length is the cost: GRPO forwards prompt + completion for every completion, and the
     # system message with the service results is 270 tokens at the median. Only samples whose prompt fits
     # --max-prompt-length (after cutting old turns) are used, for training and for the held-out eval alike.
@@ -98,6 +108,7 @@ def main() -> int:
         "sgd.train.temperature": args.temperature,
         "sgd.train.save_steps": 10,
         "sgd.train.seed": args.seed,
+        "sgd.train.cpu_bf16_autocast": args.cpu_bf16_autocast,
         "sgd.eval.n": args.eval_n,
         "sgd.eval.max_new_tokens": args.max_new_tokens,
         "sgd.eval.max_prompt_length": args.max_prompt_length,
@@ -147,12 +158,41 @@ def main() -> int:
         "settings": {k: v for k, v in vars(args).items() if k not in {"corpus", "work_dir"}},
     }
     (work / "outcome.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot_curve(report.history, result, work / "curve.png")
     print(json.dumps(result, indent=2))
     print(f"held-out acts mean {result['base_mean']:.4f} -> {result['trained_mean']:.4f}: "
           f"{result['difference']:+.4f} [{low:+.4f}, {high:+.4f}] after {report.steps} steps, "
           f"{result['total_minutes']} min in all; target (+0.05, interval above zero, <= {args.budget_minutes:g} min): "
           f"{'met' if result['target_met'] else 'not met'}")
     return 0
+
+
+def plot_curve(history: list, result: dict, path: Path) -> None:
+    """The training reward per GRPO step (and its moving mean over 10 steps) beside the held-out means of the base
+    and the trained student, with the trained mean's interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h.step for h in history if h.reward is not None]
+    rewards = [h.reward for h in history if h.reward is not None]
+    window = [sum(rewards[max(0, i - 9): i + 1]) / len(rewards[max(0, i - 9): i + 1]) for i in range(len(rewards))]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.plot(steps, rewards, ".", color="0.7", label="training reward (acts judge), per step")
+    axis.plot(steps, window, color="C0", label="training reward, mean of 10 steps")
+    low, high = result["ci95"]
+    axis.axhline(result["base_mean"], color="C3", linestyle="--", label=f"held-out, base: {result['base_mean']:.3f}")
+    axis.axhline(result["trained_mean"], color="C2", linestyle="--",
+                 label=f"held-out, trained: {result['trained_mean']:.3f} (diff {result['difference']:+.3f} "
+                       f"[{low:+.3f}, {high:+.3f}])")
+    axis.set_xlabel("GRPO step")
+    axis.set_ylabel("acts judge score")
+    axis.set_title(f"sgd GRPO, {result['model']}: {result['held_out_samples']} held-out dev samples")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 if __name__ == "__main__":

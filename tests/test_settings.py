@@ -159,3 +159,14 @@ def test_secrets_are_masked_in_dumps(monkeypatch):
     assert dump["judge"]["api_key"] == MASK
     assert dump["teacher"]["api_key"] is None
     assert "very-secret" not in repr(dump)
+
+
+def test_the_grpo_learning_rate_defaults_to_the_training_method(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().sgd.train.learning_rate == 3e-4  # LoRA, the default
+    assert load_settings(None, {"sgd.train.use_lora": False}).sgd.train.learning_rate == 1e-5
+    assert load_settings(None, {"sgd.train.learning_rate": 2e-5}).sgd.train.learning_rate == 2e-5
+    monkeypatch.setenv("TEACHKIT_SGD__TRAIN__USE_LORA", "false")
+    assert load_settings().sgd.train.learning_rate == 1e-5
+    config = write(tmp_path / "teachkit.toml", "[sgd.train]\nuse_lora = false\nlearning_rate = 4e-5\n")
+    assert load_settings(config).sgd.train.learning_rate == 4e-5

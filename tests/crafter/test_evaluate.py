@@ -139,6 +139,20 @@ def test_the_random_row_is_always_in_the_report(student_dir: Path, tmp_path: Pat
     assert shared.command.name == "crafter eval" and shared.command.settings["crafter.eval"]["episodes"] == 2
 
 
+def test_a_sampling_student_plays_the_same_episodes_twice(student_dir: Path, tmp_path: Path) -> None:
+    played = []
+    for name in ("first", "second"):
+        out = tmp_path / f"{name}.json"
+        result = CliRunner().invoke(app, ["--quiet", "crafter", "eval", "--policy", str(student_dir), "--temperature",
+                                          "1", "--episodes", "2", "--max-steps", "8", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        report = EvalReport.model_validate_json(out.read_text())
+        assert report.command.settings["crafter.eval"]["temperature"] == 1.0
+        played.append([[s.action for s in e.steps] for e in read_records(out.with_name(f"{name}.policy.jsonl"),
+                                                                           Episode)])
+    assert played[0] == played[1] and all(len(actions) == 8 for actions in played[0])
+
+
 def test_resume_replays_no_finished_episode(student_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
     args = ["--json", "crafter", "eval", "--policy", str(student_dir), "--episodes", "3", "--max-steps", "5",

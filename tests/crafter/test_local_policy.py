@@ -146,3 +146,34 @@ def test_generate_mode_reads_free_text_replies(tiny) -> None:
         # A random tiny model rarely writes an action: what it wrote is kept, and an unreadable reply is invalid.
         assert decision.response is not None
         assert decision.valid or (decision.actions == ["noop"] and decision.invalid_reason)
+
+
+def test_a_temperature_samples_from_the_replies_likelihoods_seeded_per_episode(tiny) -> None:
+    model, tokenizer = tiny
+    greedy = LocalPolicy("local:tiny", model, tokenizer, StudentPrompt())
+    scores = {"noop": -0.1, "do": -0.2, "sleep": -6.0}
+    greedy.begin_episode("e", 7)
+    assert {greedy.choose("e", scores) for _ in range(50)} == {"noop"}
+
+    def draws(seed: int, temperature: float) -> list[str]:
+        policy = LocalPolicy("local:tiny", model, tokenizer, StudentPrompt(), temperature=temperature)
+        policy.begin_episode("e", seed)
+        return [policy.choose("e", scores) for _ in range(400)]
+
+    first = draws(7, 1.0)
+    assert first == draws(7, 1.0)  # the episode's seed fixes its draws: an evaluation is repeatable
+    assert first != draws(8, 1.0)
+    # exp(-0.1) : exp(-0.2) : exp(-6.0) ~ 0.52 : 0.47 : 0.001
+    assert 150 < first.count("noop") < 260 and 140 < first.count("do") < 250 and first.count("sleep") <= 5
+    # A low temperature sharpens the same scores toward the most likely reply.
+    assert draws(7, 0.02).count("noop") > 380
+
+
+def test_a_sampling_policy_plays_only_actions_it_scored(tiny) -> None:
+    model, tokenizer = tiny
+    policy = LocalPolicy("local:tiny", model, tokenizer, StudentPrompt(), temperature=1.0)
+    turns = turns_for([0, 1, 2])
+    for turn in turns:
+        policy.begin_episode(turn.episode_id, turn.seed)
+    decisions = asyncio.run(policy.decide(turns))
+    assert all(d.valid and d.actions[0] in ACTIONS for d in decisions)

@@ -268,6 +268,11 @@ def eval_command(
     difficulty: Annotated[
         Literal["easy", "normal", "hard"] | None, typer.Option("--difficulty", help="World preset.")
     ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option("--temperature", min=0, help="Local scoring policies: 0 plays the most likely action; above 0 "
+                     "samples one from the replies' likelihoods (seeded per episode)."),
+    ] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Episodes in flight at once.")] = None,
     resume: Resume = False,
     overwrite: Overwrite = False,
@@ -291,6 +296,7 @@ def eval_command(
         "crafter.eval.prompt_like": prompt_like,
         "crafter.eval.decode": decode,
         "crafter.eval.difficulty": difficulty,
+        "crafter.eval.temperature": temperature,
         "crafter.eval.concurrency": concurrency,
         "teacher.concurrency": concurrency,
     })

@@ -54,7 +54,7 @@ RUN_FILE = "dagger.json"
 ROUND_FILE = "round.json"
 # Settings a resumed run must share with the run it continues (rounds may grow).
 FIXED = ("teacher", "student", "episodes", "max_steps", "seed", "observation", "teacher_first", "beta", "beta_decay",
-         "epochs", "learning_rate", "batch_size", "with_thoughts", "add_system", "eval_episodes")
+         "epochs", "learning_rate", "batch_size", "with_thoughts", "add_system", "eval_episodes", "temperature")
 
 
 @dataclass
@@ -156,6 +156,7 @@ def prepare(settings: Settings, request: DaggerRequest, output: Output) -> Dagge
     play_settings.crafter.rollout.actions_per_call = 1
     play_settings.crafter.eval.episodes = config.eval_episodes
     play_settings.crafter.eval.observation = config.observation
+    play_settings.crafter.eval.temperature = config.temperature
     seeds = eval_seeds(play_settings)
     last_train_seed = config.seed + config.rounds * config.episodes - 1
     if config.seed <= seeds[-1] and seeds[0] <= last_train_seed:

@@ -170,7 +170,7 @@ def open_policy(spec: str, label: str, settings: Settings, *, like: StudentPromp
     student = load_student(spec, settings)
     player = LocalPolicy(f"local:{spec}", student.model, student.tokenizer, prompt,
                          decode=decode, max_new_tokens=config.max_new_tokens,
-                         cpu_bf16_autocast=config.cpu_bf16_autocast)
+                         cpu_bf16_autocast=config.cpu_bf16_autocast, temperature=config.temperature)
     return Policy(label, player.spec, player, observation, prompt, student.loaded, notes)
 
 

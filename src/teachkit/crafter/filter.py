@@ -264,6 +264,7 @@ def filter_episodes(
                     report.drop_episode("rank", heapq.heappop(candidates).episode)
         for candidate in sorted(candidates, key=lambda c: c.index):
             episode_filter.emit(candidate.episode, candidate.states, candidate.episode.score, handle, report)
+        bar.update(kept=report.episodes_kept)  # the count shown while reading lags one episode behind
     write_manifest(
         out,
         settings=settings,

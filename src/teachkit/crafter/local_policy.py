@@ -25,6 +25,8 @@ local training does: about 1.5-2x faster; scores then differ from fp32 in the th
 from __future__ import annotations
 
 import copy
+import math
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -220,7 +222,7 @@ class LocalPolicy:
     cpu_bound = False
 
     def __init__(self, spec: str, model: Any, tokenizer: Any, prompt: StudentPrompt, *, decode: str = "score",
-                 max_new_tokens: int = 64, cpu_bf16_autocast: bool = False):
+                 max_new_tokens: int = 64, cpu_bf16_autocast: bool = False, temperature: float = 0.0):
         self.spec = spec
         self.model = model
         self.tokenizer = tokenizer
@@ -233,12 +235,27 @@ class LocalPolicy:
             if decode == "score" else None
         self.conversation = StudentConversation(prompt)
         self.forward_passes = 0
+        self.temperature = temperature
+        self.rngs: dict[str, random.Random] = {}
 
     def begin_episode(self, episode_id: str, seed: int) -> None:
         self.conversation.begin(episode_id)
+        self.rngs[episode_id] = random.Random(f"crafter-student:{seed}")
 
     def end_episode(self, episode_id: str) -> None:
         self.conversation.end(episode_id)
+        self.rngs.pop(episode_id, None)
+
+    def choose(self, episode_id: str, scores: dict[str, float]) -> str:
+        """The most likely action, or at a temperature one drawn from the replies' likelihoods: a greedy student
+        that faces water it cannot use repeats `do` until the episode ends; sampling lets it walk away."""
+        if self.temperature <= 0:
+            return max(scores, key=scores.__getitem__)
+        names = list(scores)
+        top = max(scores.values())
+        weights = [math.exp((scores[name] - top) / self.temperature) for name in names]
+        rng = self.rngs.setdefault(episode_id, random.Random(f"crafter-student:{episode_id}"))
+        return rng.choices(names, weights=weights)[0]
 
     def messages(self, turn: Turn) -> list[dict[str, str]]:
         """The conversation as the training data had it (before fitting it to the chat template)."""
@@ -252,7 +269,9 @@ class LocalPolicy:
         prompts = [self.prompt_ids(turn) for turn in turns]
         self.forward_passes += 1
         if self.scorer is not None:
-            names, _ = self.scorer.best(prompts)
+            names, scores = self.scorer.best(prompts)
+            if self.temperature > 0:
+                names = [self.choose(turn.episode_id, score) for turn, score in zip(turns, scores, strict=True)]
             replies = [response_text(name) for name in names]
         else:
             replies = self.generate(prompts)

@@ -162,6 +162,10 @@ class CrafterEvalSettings(Section):
         description="local policies: score (rank the 17 replies in one forward pass), generate (free text, for "
         "students trained with thoughts), auto (generate only if trained with thoughts)",
     )
+    temperature: float = Field(
+        0.0, ge=0, description="local scoring policies: 0 plays the most likely action; above 0 samples one from the "
+        "17 replies' likelihoods at this temperature (seeded by the episode's seed)"
+    )
     prompt_like: Path | None = Field(
         None, description="prompt the policy as this student folder, tuning job record or fine-tuning data file "
         "prompted its student (for a served model with no record); default: the policy's own record"
@@ -183,7 +187,7 @@ class DaggerSettings(Section):
         "smollm2-135m", description="trained each round: local:NAME, a folder, an HF id or smollm2-135m"
     )
     rounds: int = Field(4, gt=0, description="rounds in all, round 0 included")
-    episodes: int = Field(2, gt=0, description="episodes played per round")
+    episodes: int = Field(3, gt=0, description="episodes played per round")
     max_steps: int = Field(200, gt=0, description="step limit of each episode played for data")
     seed: int = Field(0, description="seed of round 0's first episode; round r, episode i plays seed + r x episodes + i")
     observation: Literal["full", "compact"] = Field("compact", description="observation format of play and training")
@@ -191,7 +195,7 @@ class DaggerSettings(Section):
     beta: float = Field(0.5, ge=0, le=1, description="chance the teacher's action is played in the first student round")
     beta_decay: float = Field(0.5, ge=0, le=1, description="beta is multiplied by this each later round")
     epochs: int = Field(1, gt=0, description="passes over all the labels so far, each round (from the base model)")
-    learning_rate: float = Field(5e-4, gt=0, description="peak learning rate of each round's LoRA fine-tune")
+    learning_rate: float = Field(1e-3, gt=0, description="peak learning rate of each round's LoRA fine-tune")
     batch_size: int = Field(8, gt=0, description="examples per optimizer step")
     with_thoughts: bool = Field(False, description="train on the teacher's thought before the action (slower to play)")
     add_system: bool = Field(False, description="a system prompt in every example (about 3x the tokens)")
@@ -199,6 +203,10 @@ class DaggerSettings(Section):
         4, gt=0, description="held-out episodes per evaluation; seeds and step limit from crafter.eval"
     )
     concurrency: int = Field(8, gt=0, description="episodes in flight while the student plays")
+    temperature: float = Field(
+        1.0, ge=0, description="the student samples its action at this temperature when it plays and is evaluated "
+        "(0: the most likely one; a greedy small student repeats one action in a state it never saw)"
+    )
 
 
 class CrafterSettings(Section):

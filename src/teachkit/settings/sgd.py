@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from teachkit.settings.section import Section
 
@@ -48,7 +48,10 @@ class SgdTrainSettings(Section):
     lora_r: int = Field(16, gt=0, description="LoRA rank")
     lora_alpha: int = Field(32, gt=0, description="LoRA alpha (scale = alpha / r)")
     max_steps: int = Field(500, gt=0, description="optimizer steps")
-    learning_rate: float = Field(1e-5, gt=0)
+    learning_rate: float | None = Field(
+        None, gt=0, description="AdamW learning rate; default 3e-4 with LoRA, 1e-5 for full "
+        "fine-tuning"
+    )
     num_generations: int = Field(4, ge=2, description="completions per prompt (the GRPO group)")
     per_device_train_batch_size: int = Field(
         4, gt=0, description="completions per device per step; x devices x accumulation must divide by num_generations"
@@ -73,6 +76,19 @@ class SgdTrainSettings(Section):
     cpu_bf16_autocast: bool = Field(
         False, description="on a CPU with bf16 instructions (avx512_bf16, AMX): train under bf16 autocast"
     )
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def learning_rate_for_the_method(cls, data: Any) -> Any:
+        # LoRA's low-rank update needs a learning rate about 30x full fine-tuning's to move as far.
+        if isinstance(data, dict) and data.get("learning_rate") is None:
+            try:
+                lora = TypeAdapter(bool).validate_python(data.get("use_lora", True))
+            except ValidationError:
+                return data  # the use_lora field reports it
+            data = {**data, "learning_rate": 3e-4 if lora else 1e-5}
+        return data
 
 
 class SgdEvalSettings(Section):
