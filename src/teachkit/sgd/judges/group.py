@@ -153,8 +153,3 @@ class GroupJudge(ModelJudge):
             text = responses[index]
             results[index] = Judgement(score=by_text[text], reasons=f"{names[text]} of {len(shown)}: {reasons}",
                                        from_cache=from_cache)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-        if self.cache is not None:
-            self.cache.close()

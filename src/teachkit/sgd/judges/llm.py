@@ -111,6 +111,11 @@ class ModelJudge:
     def describe(self) -> str:
         return f"{self.name} {self.client.spec} ({self.template.version})"
 
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self.cache is not None:
+            self.cache.close()
+
 
 class LlmJudge(ModelJudge):
     """A judge model scores each response with the template; scores are cached in a `ScoreCache`."""
@@ -162,11 +167,6 @@ class LlmJudge(ModelJudge):
         done = [r for r in results if r is not None]
         self.stats.scored += sum(1 for r in done if r.score is not None)
         return done
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-        if self.cache is not None:
-            self.cache.close()
 
 
 class MixJudge:

@@ -111,11 +111,6 @@ class PairwiseLlmJudge(ModelJudge):
         self.stats.scored += sum(1 for r in done if r.winner is not None)
         return done
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
-        if self.cache is not None:
-            self.cache.close()
-
 
 class PairwiseActsJudge:
     """The reply with the higher acts score wins; equal scores tie."""
