@@ -254,7 +254,9 @@ class LocalPolicy:
         names = list(scores)
         top = max(scores.values())
         weights = [math.exp((scores[name] - top) / self.temperature) for name in names]
-        rng = self.rngs.setdefault(episode_id, random.Random(f"crafter-student:{episode_id}"))
+        rng = self.rngs.get(episode_id)
+        if rng is None:  # an episode begun without begin_episode: seeded by its id (built once, not per decision)
+            rng = self.rngs[episode_id] = random.Random(f"crafter-student:{episode_id}")
         return rng.choices(names, weights=weights)[0]
 
     def messages(self, turn: Turn) -> list[dict[str, str]]:
